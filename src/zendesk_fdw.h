@@ -1,0 +1,332 @@
+/*-------------------------------------------------------------------------
+ *
+ * zendesk_fdw.h
+ *		  Private declarations for zendesk_fdw.
+ *
+ * A page flows one way through the extension:
+ *
+ *   http.c (HTTP response) -> page.c (parsed page) -> row_map.c (rows)
+ *       -> fdw_scan.c (foreign scan slots) or sync_worker.c (upserts)
+ *
+ * export.c drives that flow for one incremental export stream; it is the
+ * only code that knows how cursor and time-based exports advance.
+ *
+ * Portions Copyright (c) 2026, zendesk_fdw developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ZENDESK_FDW_H
+#define ZENDESK_FDW_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/timestamp.h"
+
+struct json_object;
+
+/* ------------------------------------------------------------------------
+ * option.c: option names, validation, and the resolved per-server options
+ * ------------------------------------------------------------------------
+ */
+
+/* Defaults, also documented in README.md */
+#define ZD_DEFAULT_CONNECT_TIMEOUT_MS	10000
+#define ZD_DEFAULT_REQUEST_TIMEOUT_MS	60000
+#define ZD_DEFAULT_PAGE_SIZE			1000
+#define ZD_DEFAULT_MAX_RETRIES			5
+#define ZD_DEFAULT_MAX_RESPONSE_BYTES	(256 * 1024 * 1024)
+
+/* Everything needed to talk to one Zendesk account as one role. */
+typedef struct ZdServerOptions
+{
+	char	   *base_url;		/* "https://sub.zendesk.com" or the url option,
+								 * without trailing slash */
+	char	   *subdomain;		/* NULL when url is used */
+	int			connect_timeout_ms;
+	int			request_timeout_ms;
+	int			page_size;		/* per_page for exports, 1..1000 */
+	int			max_retries;
+	int64		max_response_bytes;
+	int64		start_date;		/* epoch seconds: first export start */
+	char	   *sync_schema;	/* NULL: the server's name */
+
+	/* credentials, from the user mapping only; never printed */
+	char	   *email;
+	char	   *api_token;
+	char	   *oauth_token;
+} ZdServerOptions;
+
+extern ZdServerOptions *zd_get_server_options(Oid serverid, Oid userid,
+											  bool need_credentials);
+extern char *zd_column_key(Oid relid, AttrNumber attnum, const char *attname);
+extern char *zd_table_resource_name(Oid relid);
+
+/* ------------------------------------------------------------------------
+ * zendesk_fdw.c: GUCs and module entry points
+ * ------------------------------------------------------------------------
+ */
+extern int	zd_holdback_seconds;	/* zendesk_fdw.holdback, default 61 */
+extern int	zd_max_retry_wait_seconds;	/* cap on Retry-After waits */
+extern int	zd_recovery_overlap_seconds;	/* zendesk_fdw.recovery_overlap */
+extern int	zd_sync_runs_retention_days;	/* zendesk_fdw.sync_runs_retention */
+extern int	zd_sync_progress_pages; /* zendesk_fdw.sync_progress_pages */
+
+/* ------------------------------------------------------------------------
+ * http.c: one libcurl easy handle per (server, user), reused across pages
+ * ------------------------------------------------------------------------
+ */
+typedef struct ZdHttpResponse
+{
+	long		status;			/* HTTP status; 0 never returned to callers */
+	char	   *body;			/* NUL-terminated; owned by the connection,
+								 * valid until the next request */
+	size_t		body_len;
+	char		content_type[128];
+	/* rate-limit information seen on the response, -1 when absent */
+	int			ratelimit_remaining;
+	int			ratelimit_reset;
+	char		effective_url[1024];	/* URL of the final response, no
+										 * credentials */
+} ZdHttpResponse;
+
+typedef struct ZdConnection ZdConnection;
+
+/*
+ * Get the connection for a server and user, creating it on first use.  The
+ * connection is cached for the life of the backend (keep-alive).
+ */
+extern ZdConnection *zd_get_connection(Oid serverid, Oid userid);
+extern const ZdServerOptions *zd_connection_options(ZdConnection *conn);
+
+/*
+ * GET base_url + path_and_query.  Retries 429 (Retry-After), 5xx, timeouts
+ * and connection failures up to max_retries with interruptible waits.
+ * Reports 401/403 as ERRORs.  Any other status (2xx, other 4xx) is returned
+ * to the caller to interpret.  The response lives until the next request on
+ * the same connection.
+ */
+extern ZdHttpResponse *zd_http_get(ZdConnection *conn, const char *path_and_query);
+
+/* Interruptible sleep on the process latch; CHECK_FOR_INTERRUPTS inside. */
+extern void zd_sleep_ms(long ms);
+
+/* ------------------------------------------------------------------------
+ * resource.c: the four Zendesk resources and their columns
+ * ------------------------------------------------------------------------
+ */
+typedef enum ZdExportKind
+{
+	ZD_EXPORT_CURSOR,			/* incremental/<x>/cursor.json */
+	ZD_EXPORT_TIME				/* incremental/<x>.json with start_time */
+} ZdExportKind;
+
+typedef struct ZdColumnDef
+{
+	const char *name;			/* column name, also the JSON key */
+	const char *sqltype;		/* SQL type as written in DDL */
+} ZdColumnDef;
+
+typedef struct ZdResource
+{
+	const char *name;			/* "tickets", also the table name */
+	const char *records_key;	/* array key in export responses */
+	ZdExportKind kind;
+	const char *export_path;	/* "/api/v2/incremental/tickets/cursor.json" */
+	const char *export_params;	/* extra query, e.g. "include=comment_events" */
+	const char *show_path;		/* "/api/v2/tickets/%s.json" or NULL */
+	const char *show_key;		/* "ticket" */
+	const char *version_column; /* column telling which copy is newer */
+	const char *change_time_key;	/* JSON key of the record's change time */
+	bool		change_time_is_epoch;	/* integer epoch vs ISO string */
+	const ZdColumnDef *columns;
+	int			ncolumns;
+} ZdResource;
+
+extern const ZdResource *zd_resource_by_name(const char *name);	/* NULL if
+																 * unknown */
+extern const ZdResource *const zd_resources[];
+extern const int zd_nresources;
+extern char *zd_resource_names_list(void);	/* "tickets, users, ..." for
+											 * hints */
+extern char *zd_resource_column_ddl(const ZdResource *res, bool foreign);
+
+/* ------------------------------------------------------------------------
+ * page.c: a parsed export response
+ * ------------------------------------------------------------------------
+ */
+typedef struct ZdPage
+{
+	struct json_object *root;	/* freed when the page's context is reset */
+	struct json_object *records;	/* array inside root */
+	int			nrecords;
+	bool		end_of_stream;
+	char	   *after_cursor;	/* cursor exports; NULL when absent */
+	bool		has_end_time;	/* time exports */
+	int64		end_time;
+	char	   *next_page;		/* time exports; NULL when absent */
+} ZdPage;
+
+/*
+ * Parse a response body into *page, allocating in CurrentMemoryContext and
+ * registering a reset callback on it that frees the json-c tree.  Errors
+ * (not JSON, HTML, wrong shape) name the resource and the request.
+ */
+extern void zd_page_parse(ZdPage *page, const ZdResource *res,
+						  const ZdHttpResponse *resp, const char *request);
+
+/*
+ * Parse a JSON body whose top-level value is an object, returning the tree
+ * and registering its release on CurrentMemoryContext.  Used by zd_page_parse
+ * and by show/show_many reads.
+ */
+extern struct json_object *zd_json_parse_body(const ZdHttpResponse *resp,
+											  const char *what,
+											  const char *request);
+
+extern int64 zd_parse_iso_timestamp_epoch(const char *s, bool *ok);
+
+/* ------------------------------------------------------------------------
+ * row_map.c: JSON record -> Datums for any tuple descriptor
+ * ------------------------------------------------------------------------
+ */
+#define ZD_KEY_WHOLE_RECORD "*"
+
+typedef struct ZdRowMapper ZdRowMapper;
+
+/*
+ * keys[i] is the JSON key for attribute i, ZD_KEY_WHOLE_RECORD for the whole
+ * record as jsonb, or NULL to always yield NULL (dropped columns, synced_at).
+ * relname is used in error messages.
+ */
+extern ZdRowMapper *zd_mapper_create(TupleDesc tupdesc, char **keys,
+									 const char *relname);
+
+/* Fill values/nulls for one record; allocations in CurrentMemoryContext. */
+extern void zd_mapper_fill(ZdRowMapper *mapper, struct json_object *record,
+						   Datum *values, bool *nulls);
+
+/* jsonb Datum for any json-c value (used for the whole record and nested) */
+extern Datum zd_json_to_jsonb(struct json_object *obj);
+
+/* The record's id as int64 for messages; false when absent */
+extern bool zd_record_id(struct json_object *record, int64 *id);
+
+/* Change time (epoch seconds) of a record; false when absent/unparsable */
+extern bool zd_record_change_time(const ZdResource *res,
+								  struct json_object *record, int64 *epoch);
+
+/* ------------------------------------------------------------------------
+ * export.c: one incremental export stream, page by page
+ * ------------------------------------------------------------------------
+ */
+typedef enum ZdPageResult
+{
+	ZD_PAGE_OK,					/* export->page holds a page */
+	ZD_PAGE_DONE,				/* the previous page ended the stream */
+	ZD_PAGE_CURSOR_REJECTED		/* a cursor request got a 4xx */
+} ZdPageResult;
+
+typedef struct ZdExport
+{
+	ZdConnection *conn;
+	const ZdResource *res;
+	int			per_page;
+
+	/* position */
+	char	   *cursor;			/* cursor exports, NULL before the first page */
+	int64		start_time;		/* time exports, or the first cursor request */
+	bool		done;
+
+	/* the current page; its memory is reset on every fetch */
+	MemoryContext page_cxt;
+	MemoryContext state_cxt;	/* position and boundary ids */
+	ZdPage		page;
+	char	   *request;		/* path+query of the last request (in
+								 * page_cxt) */
+	int			rejected_status;	/* HTTP status when CURSOR_REJECTED */
+	int			pages;
+
+	/* time exports: ids on the previous page's last second (repeats) */
+	int64	   *boundary_ids;
+	int			nboundary;
+	int64		boundary_time;
+} ZdExport;
+
+extern void zd_export_init(ZdExport *exp, ZdConnection *conn,
+						   const ZdResource *res, const char *cursor,
+						   int64 start_time, int per_page,
+						   MemoryContext parent);
+extern ZdPageResult zd_export_next_page(ZdExport *exp);
+extern bool zd_export_is_repeat(ZdExport *exp, struct json_object *record);
+extern struct json_object *zd_page_record(const ZdPage *page, int i);
+extern char *zd_export_describe(const ZdResource *res, const char *cursor,
+								int64 start_time, int per_page);
+extern int64 zd_clamp_start_time(int64 start_time);
+extern void zd_export_end(ZdExport *exp);
+
+/* ------------------------------------------------------------------------
+ * fdw_plan.c, fdw_scan.c: the FDW callbacks
+ * ------------------------------------------------------------------------
+ */
+struct PlannerInfo;
+struct RelOptInfo;
+struct ForeignPath;
+struct ForeignScan;
+struct Plan;
+struct ForeignScanState;
+struct TupleTableSlot;
+struct ExplainState;
+struct ImportForeignSchemaStmt;
+
+extern void zdGetForeignRelSize(struct PlannerInfo *root,
+								struct RelOptInfo *baserel, Oid foreigntableid);
+extern void zdGetForeignPaths(struct PlannerInfo *root,
+							  struct RelOptInfo *baserel, Oid foreigntableid);
+extern struct ForeignScan *zdGetForeignPlan(struct PlannerInfo *root,
+											struct RelOptInfo *baserel,
+											Oid foreigntableid,
+											struct ForeignPath *best_path,
+											List *tlist, List *scan_clauses,
+											struct Plan *outer_plan);
+extern void zdBeginForeignScan(struct ForeignScanState *node, int eflags);
+extern struct TupleTableSlot *zdIterateForeignScan(struct ForeignScanState *node);
+extern void zdReScanForeignScan(struct ForeignScanState *node);
+extern void zdEndForeignScan(struct ForeignScanState *node);
+extern void zdExplainForeignScan(struct ForeignScanState *node,
+								 struct ExplainState *es);
+extern List *zdImportForeignSchema(struct ImportForeignSchemaStmt *stmt,
+								   Oid serverOid);
+
+/* ------------------------------------------------------------------------
+ * sync.c (the SQL functions) and sync_worker.c (the background worker)
+ * ------------------------------------------------------------------------
+ */
+
+/* What zendesk_sync() hands its worker, in bgw_extra. */
+typedef struct ZdSyncRequest
+{
+	Oid			dbid;
+	Oid			userid;
+	Oid			serverid;
+	int32		streams_mask;	/* bit i: zd_resources[i] */
+	int64		run_id;
+	/* the caller's settings, which a worker does not inherit */
+	int32		holdback;
+	int32		recovery_overlap;
+	int32		max_retry_wait;
+	int32		runs_retention_days;
+	NameData	target_schema;
+} ZdSyncRequest;
+
+extern bool zd_stream_lock(Oid serverid, int stream, bool session);
+extern void zd_stream_unlock(Oid serverid, int stream, bool session);
+extern Oid	zd_extension_schema(void);
+extern Oid	zd_extension_owner(void);
+
+PGDLLEXPORT void zendesk_sync_worker_main(Datum arg);
+
+#endif							/* ZENDESK_FDW_H */
