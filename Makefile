@@ -11,6 +11,7 @@ OBJS = \
 	src/fdw_plan.o \
 	src/fdw_scan.o \
 	src/sync.o \
+	src/upsert.o \
 	src/sync_worker.o
 
 EXTENSION = zendesk_fdw

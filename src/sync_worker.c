@@ -54,18 +54,8 @@ typedef struct StreamSync
 	int			index;			/* into zd_resources */
 	const ZdResource *res;
 	MemoryContext cxt;			/* lives for the stream */
-	MemoryContext record_cxt;	/* reset per record */
 
-	/* upsert: params are the table's columns listed in param_att */
-	ZdRowMapper *mapper;
-	TupleDesc	tupdesc;
-	SPIPlanPtr	upsert;
-	int			nparams;
-	int		   *param_att;
-	Datum	   *values;
-	bool	   *isnull;
-	Datum	   *params;
-	char	   *param_nulls;
+	ZdUpsert   *upsert;
 
 	int			pages;
 	int64		records;
@@ -195,96 +185,6 @@ ensure_local_table(StreamSync *ss, bool *created)
 	return relid;
 }
 
-/*
- * Build the mapper and the upsert for the local table as it is now (users
- * may have added columns).  The upsert never regresses a row: it updates
- * only when the incoming version is newer, or equal with different data.
- */
-static void
-prepare_upsert(StreamSync *ss, Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	const char *qualname = psprintf("%s.%s",
-									quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
-									quote_identifier(RelationGetRelationName(rel)));
-	MemoryContext old = MemoryContextSwitchTo(ss->cxt);
-	StringInfoData cols,
-				vals,
-				sets,
-				sql;
-	char	  **keys;
-	Oid		   *argtypes;
-	bool		has_synced_at = false,
-				has_data = false,
-				has_version = false;
-	const char *version = ss->res->version_column;
-
-	ss->tupdesc = CreateTupleDescCopy(desc);
-	keys = palloc0(sizeof(char *) * desc->natts);
-	ss->param_att = palloc(sizeof(int) * desc->natts);
-	argtypes = palloc(sizeof(Oid) * desc->natts);
-	initStringInfo(&cols);
-	initStringInfo(&vals);
-	initStringInfo(&sets);
-
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		const char *name = NameStr(att->attname);
-		const char *q = quote_identifier(name);
-
-		if (att->attisdropped || att->attgenerated)
-			continue;
-		if (strcmp(name, "synced_at") == 0)
-		{
-			has_synced_at = true;
-			continue;
-		}
-		keys[i] = strcmp(name, "data") == 0 ? ZD_KEY_WHOLE_RECORD : pstrdup(name);
-		has_data |= strcmp(name, "data") == 0;
-		has_version |= strcmp(name, version) == 0;
-
-		argtypes[ss->nparams] = att->atttypid;
-		ss->param_att[ss->nparams++] = i;
-		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", q);
-		appendStringInfo(&vals, "%s$%d", vals.len ? ", " : "", ss->nparams);
-		if (strcmp(name, "id") != 0)
-			appendStringInfo(&sets, "%s%s = EXCLUDED.%s", sets.len ? ", " : "", q, q);
-	}
-	if (has_synced_at)
-		appendStringInfo(&sets, "%ssynced_at = now()", sets.len ? ", " : "");
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s AS t (%s) VALUES (%s) ON CONFLICT (id) DO UPDATE SET %s WHERE ",
-					 qualname, cols.data, vals.data, sets.data);
-	if (has_version)
-	{
-		const char *v = quote_identifier(version);
-
-		appendStringInfo(&sql, "t.%s < EXCLUDED.%s OR t.%s IS NULL", v, v, v);
-		if (has_data)
-			appendStringInfo(&sql, " OR (t.%s IS NOT DISTINCT FROM EXCLUDED.%s AND t.data IS DISTINCT FROM EXCLUDED.data)",
-							 v, v);
-	}
-	else
-		appendStringInfoString(&sql, has_data ? "t.data IS DISTINCT FROM EXCLUDED.data" : "true");
-
-	ss->mapper = zd_mapper_create(ss->tupdesc, keys, RelationGetRelationName(rel));
-	ss->values = palloc(sizeof(Datum) * desc->natts);
-	ss->isnull = palloc(sizeof(bool) * desc->natts);
-	ss->params = palloc(sizeof(Datum) * ss->nparams);
-	ss->param_nulls = palloc(ss->nparams);
-	MemoryContextSwitchTo(old);
-
-	ss->upsert = SPI_prepare(sql.data, ss->nparams, argtypes);
-	if (ss->upsert == NULL)
-		elog(ERROR, "zendesk_sync: could not prepare upsert: %s",
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(ss->upsert);
-	table_close(rel, AccessShareLock);
-}
-
 typedef struct StreamState
 {
 	char	   *cursor;
@@ -321,7 +221,7 @@ start_stream(StreamSync *ss, StreamState *st)
 	args[2] = Int64GetDatum(run->req.run_id);
 	args[3] = NameGetDatum(&run->req.target_schema);
 
-	prepare_upsert(ss, ensure_local_table(ss, &created));
+	ss->upsert = zd_upsert_prepare(ss->res, ensure_local_table(ss, &created), ss->cxt);
 
 	exec_as_owner(run, psprintf("INSERT INTO %s.zendesk_sync_state (server, stream) VALUES ($1, $2) "
 								"ON CONFLICT DO NOTHING", S),
@@ -401,41 +301,9 @@ apply_page(StreamSync *ss, ZdExport *exp)
 	ZdPage	   *page = &exp->page;
 	bool		has_high = false;
 	int64		high = 0;
-	int64		n = 0;
+	int64		n;
 
-	for (int i = 0; i < page->nrecords; i++)
-	{
-		struct json_object *rec = zd_page_record(page, i);
-		MemoryContext old;
-		int64		ts;
-		int			rc;
-
-		if (zd_export_is_repeat(exp, rec))
-			continue;
-		MemoryContextReset(ss->record_cxt);
-		old = MemoryContextSwitchTo(ss->record_cxt);
-		zd_mapper_fill(ss->mapper, rec, ss->values, ss->isnull);
-		MemoryContextSwitchTo(old);
-		for (int p = 0; p < ss->nparams; p++)
-		{
-			ss->params[p] = ss->values[ss->param_att[p]];
-			ss->param_nulls[p] = ss->isnull[ss->param_att[p]] ? 'n' : ' ';
-		}
-		if (ss->param_nulls[0] == 'n')
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("Zendesk %s record #%d of page %d has no id",
-							ss->res->name, i + 1, ss->pages + 1)));
-		rc = SPI_execute_plan(ss->upsert, ss->params, ss->param_nulls, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "zendesk_sync: upsert failed: %s", SPI_result_code_string(rc));
-		if (zd_record_change_time(ss->res, rec, &ts) && (!has_high || ts > high))
-		{
-			high = ts;
-			has_high = true;
-		}
-		n++;
-	}
+	n = zd_upsert_page(ss->upsert, exp, ss->pages + 1, &high, &has_high);
 
 	/* the checkpoint, in the same transaction as the rows above */
 	{
@@ -642,7 +510,6 @@ run_stream(SyncRun *run, int index)
 	ss->index = index;
 	ss->res = zd_resources[index];
 	ss->cxt = cxt;
-	ss->record_cxt = AllocSetContextCreate(cxt, "zendesk_sync record", ALLOCSET_DEFAULT_SIZES);
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
@@ -673,7 +540,7 @@ run_stream(SyncRun *run, int index)
 	PG_END_TRY();
 
 	if (ss->upsert)
-		SPI_freeplan(ss->upsert);
+		zd_upsert_free(ss->upsert);
 	zd_stream_unlock(run->req.serverid, index, true);
 	MemoryContextDelete(cxt);
 }

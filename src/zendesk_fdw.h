@@ -306,6 +306,15 @@ extern List *zdImportForeignSchema(struct ImportForeignSchemaStmt *stmt,
  * ------------------------------------------------------------------------
  */
 
+/* upsert.c: version-guarded upserts into a local table */
+typedef struct ZdUpsert ZdUpsert;
+
+extern ZdUpsert *zd_upsert_prepare(const ZdResource *res, Oid relid,
+								   MemoryContext cxt);
+extern int64 zd_upsert_page(ZdUpsert *up, ZdExport *exp, int pageno,
+							int64 *newest, bool *has_newest);
+extern void zd_upsert_free(ZdUpsert *up);
+
 /* What zendesk_sync() hands its worker, in bgw_extra. */
 typedef struct ZdSyncRequest
 {
