@@ -14,33 +14,15 @@ FROM mock_requests();
 
 -- every resource: the same ids as the account, each exactly once, and the
 -- whole record (data) equal to the account's
-SELECT 'tickets' AS resource,
-       (SELECT count(*) FROM zd.tickets) AS rows,
-       (SELECT count(DISTINCT id) FROM zd.tickets) AS distinct_ids,
-       (SELECT count(*) FROM mock_account('tickets')) AS account,
-       (SELECT count(*) FROM zd.tickets t FULL JOIN mock_account('tickets') a USING (id)
-         WHERE t.data IS DISTINCT FROM a.record) AS mismatches
-UNION ALL
-SELECT 'ticket_events',
-       (SELECT count(*) FROM zd.ticket_events),
-       (SELECT count(DISTINCT id) FROM zd.ticket_events),
-       (SELECT count(*) FROM mock_account('ticket_events')),
-       (SELECT count(*) FROM zd.ticket_events t FULL JOIN mock_account('ticket_events') a USING (id)
-         WHERE t.data IS DISTINCT FROM a.record)
-UNION ALL
-SELECT 'users',
-       (SELECT count(*) FROM zd.users),
-       (SELECT count(DISTINCT id) FROM zd.users),
-       (SELECT count(*) FROM mock_account('users')),
-       (SELECT count(*) FROM zd.users t FULL JOIN mock_account('users') a USING (id)
-         WHERE t.data IS DISTINCT FROM a.record)
-UNION ALL
-SELECT 'organizations',
-       (SELECT count(*) FROM zd.organizations),
-       (SELECT count(DISTINCT id) FROM zd.organizations),
-       (SELECT count(*) FROM mock_account('organizations')),
-       (SELECT count(*) FROM zd.organizations t FULL JOIN mock_account('organizations') a USING (id)
-         WHERE t.data IS DISTINCT FROM a.record);
+SELECT * FROM compare_with_account('tickets', 'zd')
+UNION ALL SELECT * FROM compare_with_account('ticket_events', 'zd')
+UNION ALL SELECT * FROM compare_with_account('users', 'zd')
+UNION ALL SELECT * FROM compare_with_account('organizations', 'zd');
+-- and each id exactly once
+SELECT (SELECT count(*) - count(DISTINCT id) FROM zd.tickets) AS dup_tickets,
+       (SELECT count(*) - count(DISTINCT id) FROM zd.ticket_events) AS dup_events,
+       (SELECT count(*) - count(DISTINCT id) FROM zd.users) AS dup_users,
+       (SELECT count(*) - count(DISTINCT id) FROM zd.organizations) AS dup_orgs;
 
 -- typed columns agree with the JSON they came from, field for field
 SELECT count(*) AS typed_mismatches
