@@ -290,19 +290,31 @@ typedef struct ProgressSeen
 	int			pages[8];
 } ProgressSeen;
 
+/*
+ * SPI_connect and read the rows of one run from a state table, with a fresh
+ * snapshot so the worker's latest commits are visible.  The caller ends
+ * with PopActiveSnapshot() and SPI_finish().
+ */
 static void
-report_progress(int64 run_id, ProgressSeen *seen)
+select_run_rows(const char *columns, const char *table, int64 run_id)
 {
-	char	   *sql = psprintf("SELECT stream, status, pages, records, high_water "
-							   "FROM %s.zendesk_sync_state WHERE run_id = $1",
-							   quote_identifier(get_namespace_name(zd_extension_schema())));
+	char	   *sql = psprintf("SELECT %s FROM %s.%s WHERE run_id = $1", columns,
+							   quote_identifier(get_namespace_name(zd_extension_schema())),
+							   table);
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(run_id)};
 
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read zendesk_sync_state");
+		elog(ERROR, "could not read %s", table);
+}
+
+static void
+report_progress(int64 run_id, ProgressSeen *seen)
+{
+	select_run_rows("stream, status, pages, records, high_water",
+					"zendesk_sync_state", run_id);
 	/* in stream order, whatever order the rows come in */
 	for (int r = 0; r < zd_nresources; r++)
 	{
@@ -396,16 +408,8 @@ static void
 return_run_rows(Tuplestorestate *store, TupleDesc tupdesc, int64 run_id,
 				int32 mask)
 {
-	char	   *sql = psprintf("SELECT stream, status, pages, records, started_at, finished_at, message "
-							   "FROM %s.zendesk_sync_runs WHERE run_id = $1",
-							   quote_identifier(get_namespace_name(zd_extension_schema())));
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(run_id)};
-
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read zendesk_sync_runs");
+	select_run_rows("stream, status, pages, records, started_at, finished_at, message",
+					"zendesk_sync_runs", run_id);
 
 	for (int r = 0; r < zd_nresources; r++)
 	{
