@@ -10,6 +10,7 @@ OBJS = \
 	src/export.o \
 	src/fdw_plan.o \
 	src/fdw_scan.o \
+	src/show.o \
 	src/sync.o \
 	src/upsert.o \
 	src/sync_worker.o

@@ -69,6 +69,7 @@ static const ZdOption zd_options[] = {
 	{"oauth_token", UserMappingRelationId, ZD_OPT_SECRET, 0, 0},
 	/* foreign table */
 	{"resource", ForeignTableRelationId, ZD_OPT_RESOURCE, 0, 0},
+	{"rows_estimate", ForeignTableRelationId, ZD_OPT_INT, 1, INT64CONST(1000000000000)},
 	/* column */
 	{"key", AttributeRelationId, ZD_OPT_STRING, 0, 0},
 };
@@ -492,4 +493,22 @@ zd_table_resource_name(Oid relid)
 			 errmsg("foreign table \"%s\" has no option \"resource\"",
 					get_rel_name(relid))));
 	return NULL;				/* keep compiler quiet */
+}
+
+/* The planner's idea of a table's size: its rows_estimate option. */
+double
+zd_table_rows_estimate(Oid relid)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	ListCell   *lc;
+
+	foreach(lc, table->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "rows_estimate") == 0)
+			return (double) parse_int_option(find_option("rows_estimate"),
+											 defGetString(def));
+	}
+	return ZD_DEFAULT_ROWS_ESTIMATE;
 }

@@ -64,6 +64,9 @@ extern ZdServerOptions *zd_get_server_options(Oid serverid, Oid userid,
 											  bool need_credentials);
 extern char *zd_column_key(Oid relid, AttrNumber attnum, const char *attname);
 extern char *zd_table_resource_name(Oid relid);
+extern double zd_table_rows_estimate(Oid relid);
+
+#define ZD_DEFAULT_ROWS_ESTIMATE	10000
 
 /* ------------------------------------------------------------------------
  * zendesk_fdw.c: GUCs and module entry points
@@ -113,6 +116,12 @@ extern ZdHttpResponse *zd_http_get(ZdConnection *conn, const char *path_and_quer
 
 /* Interruptible sleep on the process latch; CHECK_FOR_INTERRUPTS inside. */
 extern void zd_sleep_ms(long ms);
+
+/*
+ * Server clock minus local clock (seconds), from the Date header of the last
+ * response on this connection; false before any response had one.
+ */
+extern bool zd_connection_clock_skew(ZdConnection *conn, int64 *skew);
 
 /* ------------------------------------------------------------------------
  * resource.c: the four Zendesk resources and their columns
@@ -252,8 +261,23 @@ typedef struct ZdExport
 
 	/* time exports: ids on the previous page's last second (repeats) */
 	int64	   *boundary_ids;
+	uint64	   *boundary_hashes;	/* of each boundary record's JSON */
 	int			nboundary;
 	int64		boundary_time;
+
+	/* per_page shrinks after gateway timeouts and grows back (export.c) */
+	int			max_per_page;
+	int			good_pages;
+
+	/* no-progress guards (export.c) */
+	char	   *recent_cursors[8];	/* cursors requested last, in state_cxt */
+	int			nrecent;
+	int			empty_pages;	/* consecutive empty pages, stream not ended */
+	bool		has_last_start;
+	int64		last_start;		/* start_time of the last time request */
+
+	bool		too_recent;		/* Zendesk refused start_time as too recent:
+								 * nothing new to export */
 } ZdExport;
 
 extern void zd_export_init(ZdExport *exp, ZdConnection *conn,
@@ -337,5 +361,63 @@ extern Oid	zd_extension_schema(void);
 extern Oid	zd_extension_owner(void);
 
 PGDLLEXPORT void zendesk_sync_worker_main(Datum arg);
+
+/* ------------------------------------------------------------------------
+ * show.c: records by id (show and show_many), for pushed-down id lookups
+ * ------------------------------------------------------------------------
+ */
+#define ZD_SHOW_MANY_MAX	100	/* ids per show_many request */
+
+typedef struct ZdShowReader
+{
+	ZdConnection *conn;
+	const ZdResource *res;
+	int64	   *ids;			/* in state_cxt */
+	int			nids;
+	int			next_id;		/* first id not yet requested */
+	MemoryContext state_cxt;
+	MemoryContext page_cxt;		/* the current response; reset per request */
+	struct json_object *single; /* show: the record, or NULL */
+	struct json_object *records;	/* show_many: the array, or NULL */
+	int			nrecords;		/* records of the current response */
+	char	   *request;		/* path+query of the last request */
+	int			requests;
+} ZdShowReader;
+
+/* true when the resource has a show endpoint (show_path/show_key) */
+extern bool zd_resource_has_show(const ZdResource *res);
+/* one id: GET show_path; several: show_many in batches of ZD_SHOW_MANY_MAX */
+extern void zd_show_init(ZdShowReader *rd, ZdConnection *conn,
+						 const ZdResource *res, const int64 *ids, int nids,
+						 MemoryContext parent);
+/* next request; false when all ids were requested; 404 RecordNotFound: 0 records */
+extern bool zd_show_next(ZdShowReader *rd);
+extern struct json_object *zd_show_record(const ZdShowReader *rd, int i);
+extern void zd_show_end(ZdShowReader *rd);
+/* "GET /api/v2/tickets/<id>.json" or the show_many form, for EXPLAIN */
+extern char *zd_show_describe(const ZdResource *res, bool many);
+
+/*
+ * Plan -> scan hand-over (fdw_plan.c -> fdw_scan.c).  ForeignScan.fdw_exprs
+ * holds the pushed values: the id value (ZD_LOOKUP_ID_EQ: an integer;
+ * ZD_LOOKUP_ID_ANY: an integer array) first when there is a lookup, else the
+ * lower bounds (date/timestamp/timestamptz) for start_time.
+ * ForeignScan.fdw_private is a list indexed by ZdFdwPrivateIndex.
+ */
+typedef enum ZdLookupKind
+{
+	ZD_LOOKUP_NONE = 0,			/* incremental export */
+	ZD_LOOKUP_ID_EQ,			/* show endpoint, one id */
+	ZD_LOOKUP_ID_ANY			/* show_many, batches of ZD_SHOW_MANY_MAX */
+} ZdLookupKind;
+
+typedef enum ZdFdwPrivateIndex
+{
+	ZD_PRIV_LOOKUP = 0,			/* Integer: ZdLookupKind */
+	ZD_PRIV_PER_PAGE,			/* Integer: per_page from a LIMIT, 0 = option */
+	ZD_PRIV_PUSHED,				/* List of Integer: positions in plan.qual of
+								 * the pushed quals (for EXPLAIN) */
+	ZD_PRIV_COUNT
+} ZdFdwPrivateIndex;
 
 #endif							/* ZENDESK_FDW_H */
