@@ -20,6 +20,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
 #include "commands/dbcommands.h"
@@ -39,6 +40,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 #include "utils/wait_event.h"
 
@@ -234,6 +236,32 @@ check_target_schema(const char *schema, int32 mask)
 							 quote_identifier(schema),
 							 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
 	}
+}
+
+/*
+ * The worker connects as the current role.  Before PostgreSQL 17 a
+ * background worker cannot connect as a role without LOGIN, so say so here
+ * rather than let the worker die at startup.
+ */
+static void
+check_role_can_connect(void)
+{
+#if PG_VERSION_NUM < 170000
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	bool		canlogin;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for role %u", GetUserId());
+	canlogin = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+	ReleaseSysCache(tup);
+	if (!canlogin)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("zendesk_sync cannot run as role \"%s\", which cannot log in",
+						GetUserNameFromId(GetUserId(), false)),
+				 errdetail("The sync worker connects as the current role."),
+				 errhint("Call zendesk_sync() as a role with LOGIN (SET ROLE to a NOLOGIN role works from PostgreSQL 17).")));
+#endif
 }
 
 static Tuplestorestate *
@@ -483,6 +511,7 @@ zendesk_sync(PG_FUNCTION_ARGS)
 
 	server = server_for_sync(PG_GETARG_NAME(0));
 	mask = streams_mask(streams);
+	check_role_can_connect();
 	/* fails with "user mapping not found" before any worker starts */
 	opts = zd_get_server_options(server->serverid, GetUserId(), true);
 	schema = !PG_ARGISNULL(2) ? NameStr(*PG_GETARG_NAME(2)) :

@@ -135,6 +135,16 @@ SELECT try($$SELECT * FROM zendesk_sync('zendesk', target_schema => 'brand_new_s
 SELECT try($$UPDATE zendesk_sync_state SET cursor = NULL$$);
 SELECT count(*) > 0 AS can_read_state FROM zendesk_sync_state;
 RESET ROLE;
+-- a role that cannot log in cannot host the worker (before PostgreSQL 17)
+CREATE ROLE regress_zd_nologin NOLOGIN;
+GRANT USAGE ON FOREIGN SERVER zendesk TO regress_zd_nologin;
+CREATE USER MAPPING FOR regress_zd_nologin SERVER zendesk OPTIONS (email 'admin@example.com', api_token 'test-token');
+SET ROLE regress_zd_nologin;
+SELECT try($$SELECT * FROM zendesk_sync('zendesk', ARRAY['users'], target_schema => 'pg_temp')$$);
+RESET ROLE;
+DROP USER MAPPING FOR regress_zd_nologin SERVER zendesk;
+REVOKE USAGE ON FOREIGN SERVER zendesk FROM regress_zd_nologin;
+DROP ROLE regress_zd_nologin;
 -- with CREATE on its own schema the role syncs as itself
 CREATE SCHEMA regress_zd_own AUTHORIZATION regress_zd_syncer;
 SET ROLE regress_zd_syncer;
