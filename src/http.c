@@ -7,6 +7,13 @@
  * TCP/TLS connections are kept alive between pages.  The handle is reset
  * before every request and configured from scratch.
  *
+ * Retries say why in the log (rate limit vs. transient server error).  An
+ * export page that the server fails to build (500/502/504) is asked for
+ * again with half the per_page; a 504 (gateway timeout) does so at once and
+ * without using up the retry budget, since per_page only halves to 1.  The
+ * Date header of every response gives the server's clock (see
+ * zd_connection_clock_skew).
+ *
  * Rules that keep libcurl safe inside a backend:
  *	- curl callbacks never palloc, elog or CHECK_FOR_INTERRUPTS: a longjmp out
  *	  of libcurl would corrupt it.  They copy bytes and set flags only; errors
@@ -82,8 +89,19 @@ struct ZdConnection
 	int			export_remaining;	/* zendesk-ratelimit-incremental-exports */
 	int			export_reset;
 
+	time_t		server_date;	/* Date header of the response, -1 absent */
+
 	char		errbuf[CURL_ERROR_SIZE];
 	TimestampTz export_pace_until;	/* 0: no pending export pacing */
+
+	/*
+	 * Server clock minus local clock in seconds, from the Date header of the
+	 * last response that had one.  Zendesk judges start_time by its own
+	 * clock, so a local clock running ahead must not push start_time into
+	 * the server's future.
+	 */
+	bool		clock_skew_known;
+	int64		clock_skew;
 };
 
 static HTAB *zd_conn_hash = NULL;
@@ -117,6 +135,7 @@ zd_reset_headers(ZdConnection *conn)
 	conn->resp.content_type[0] = '\0';
 	conn->resp.ratelimit_remaining = conn->resp.ratelimit_reset = -1;
 	conn->retry_after = conn->export_remaining = conn->export_reset = -1;
+	conn->server_date = (time_t) -1;
 }
 
 static size_t
@@ -180,6 +199,8 @@ zd_header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
 		strlcpy(conn->resp.content_type, value, sizeof(conn->resp.content_type));
 	else if (pg_strcasecmp(line, "retry-after") == 0)
 		conn->retry_after = zd_header_int(value, "");
+	else if (pg_strcasecmp(line, "date") == 0)
+		conn->server_date = curl_getdate(value, NULL);	/* pure parser */
 	else if (pg_strcasecmp(line, "ratelimit-remaining") == 0)
 		conn->resp.ratelimit_remaining = zd_header_int(value, "");
 	else if (pg_strcasecmp(line, "ratelimit-reset") == 0)
@@ -582,6 +603,57 @@ zd_pace_exports(ZdConnection *conn, const char *path, bool before)
 			TimestampTzPlusMilliseconds(now, (Min(reset, ZD_WAIT_CAP) + 1) * 1000L);
 }
 
+/*
+ * Halve the per_page parameter of the current URL (export requests carry
+ * one).  False when there is none or it is already 1.
+ */
+static bool
+zd_shrink_per_page(ZdConnection *conn, int *old_pp, int *new_pp)
+{
+	char	   *q = strchr(conn->url.data, '?');
+	char	   *p;
+	char	   *end;
+	long		v;
+	char	   *rest;
+
+	if (q == NULL)
+		return false;
+	for (p = q; (p = strstr(p, "per_page=")) != NULL; p++)
+		if (p[-1] == '?' || p[-1] == '&')
+			break;
+	if (p == NULL)
+		return false;
+	p += strlen("per_page=");
+	v = strtol(p, &end, 10);
+	if (end == p || v <= 1 || v > INT_MAX)
+		return false;
+	*old_pp = (int) v;
+	*new_pp = (int) (v / 2);
+	rest = pstrdup(end);
+	conn->url.len = (int) (p - conn->url.data);
+	conn->url.data[conn->url.len] = '\0';
+	appendStringInfo(&conn->url, "%d%s", *new_pp, rest);
+	pfree(rest);
+	return true;
+}
+
+/* Local clock in whole Unix seconds */
+static int64
+zd_local_epoch(void)
+{
+	return (int64) (GetCurrentTimestamp() / USECS_PER_SEC) +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+}
+
+bool
+zd_connection_clock_skew(ZdConnection *conn, int64 *skew)
+{
+	if (conn == NULL || !conn->clock_skew_known)
+		return false;
+	*skew = conn->clock_skew;
+	return true;
+}
+
 ZdHttpResponse *
 zd_http_get(ZdConnection *conn, const char *path_and_query)
 {
@@ -590,6 +662,8 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 	int			max_attempts = Max(o->max_retries, 0) + 1;
 	int			attempt = 1;
 	int			hops = 0;
+	int			aborted = 0;
+	int			shrunk_to = 0;
 
 	resetStringInfo(&conn->url);
 	appendStringInfoString(&conn->url, o->base_url);
@@ -607,6 +681,8 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 		int			wait_s;
 		const char *path;
 		char	   *target = NULL;
+		int			old_pp,
+					new_pp;
 
 		CHECK_FOR_INTERRUPTS();
 		rc = zd_perform(conn);
@@ -616,6 +692,12 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 		{
 			/* raises the cancel/terminate error; if not, just try again */
 			CHECK_FOR_INTERRUPTS();
+			/* never spin: an interrupt that stays pending is an error */
+			if (++aborted > 3)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("could not GET %s from Zendesk at %s: transfer aborted repeatedly",
+								path, conn->origin)));
 			continue;
 		}
 		if (conn->body_too_large || rc == CURLE_FILESIZE_EXCEEDED)
@@ -655,6 +737,13 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 			continue;
 		}
 
+		/* Zendesk judges start_time by its own clock: remember the skew */
+		if (conn->server_date != (time_t) -1)
+		{
+			conn->clock_skew = (int64) conn->server_date - zd_local_epoch();
+			conn->clock_skew_known = true;
+		}
+
 		if (status == 401)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
@@ -669,24 +758,74 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 					 errdetail("HTTP 403: %s", zd_body_snippet(conn)),
 					 errhint("Incremental exports require a Zendesk admin; check the role of the user in the user mapping.")));
 
+		/*
+		 * A gateway timeout on an export means the page took too long to
+		 * build (large records): ask for the same position with half the
+		 * records at once.  This does not use up the retry budget, as
+		 * per_page halves every time and so soon reaches 1.
+		 */
+		if (status == 504 && is_export && zd_shrink_per_page(conn, &old_pp, &new_pp))
+		{
+			shrunk_to = new_pp;
+			wait_s = conn->retry_after >= 0 ? Min(conn->retry_after, ZD_WAIT_CAP) : 0;
+			ereport(LOG,
+					(errmsg("zendesk_fdw: GET %s: gateway timeout (HTTP 504), retrying the same position with per_page %d instead of %d",
+							path, new_pp, old_pp)));
+			if (wait_s > 0)
+				zd_sleep_ms(wait_s * 1000L);
+			continue;
+		}
+
 		if (status == 429 || status == 500 || status == 502 ||
 			status == 503 || status == 504)
 		{
+			const char *kind = status == 429 ? "rate limit" :
+				"transient server error";
+
 			if (attempt >= max_attempts)
+			{
+				if (status == 429)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_ERROR),
+							 errmsg("Zendesk rate limit still exceeded (HTTP 429) for GET %s after %d attempts",
+									path_and_query, attempt),
+							 errdetail("Response body starts with: %s", zd_body_snippet(conn)),
+							 errhint("Raise the server option max_retries, or sync less often: incremental exports allow about 10 requests per minute.")));
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_ERROR),
 						 errmsg("Zendesk returned HTTP %ld for GET %s after %d attempts",
-								status, path, attempt),
-						 errdetail("Response body starts with: %s", zd_body_snippet(conn))));
+								status, path_and_query, attempt),
+						 shrunk_to > 0 ?
+						 errdetail("Zendesk server error (transient); per_page was reduced to %d. Response body starts with: %s",
+								   shrunk_to, zd_body_snippet(conn)) :
+						 errdetail("Zendesk server error (transient). Response body starts with: %s",
+								   zd_body_snippet(conn))));
+			}
 			if (conn->retry_after >= 0)
 				wait_s = Min(conn->retry_after, ZD_WAIT_CAP);
 			else if (status == 429)
 				wait_s = Min(ZD_DEFAULT_429_WAIT_S, ZD_WAIT_CAP);
 			else
 				wait_s = zd_backoff_seconds(attempt + 1);
-			ereport(LOG,
-					(errmsg("zendesk_fdw: GET %s returned %ld, retrying in %d s (attempt %d of %d)",
-							path, status, wait_s, attempt + 1, max_attempts)));
+
+			/*
+			 * A server error while building an export page may be its size:
+			 * the retry asks for the same position with half the records.
+			 * Rate limits and 503 (unavailable) say nothing about size.
+			 */
+			if (is_export && (status == 500 || status == 502 || status == 504) &&
+				zd_shrink_per_page(conn, &old_pp, &new_pp))
+			{
+				shrunk_to = new_pp;
+				ereport(LOG,
+						(errmsg("zendesk_fdw: GET %s returned %ld (%s), retrying in %d s with per_page %d instead of %d (attempt %d of %d)",
+								path, status, kind, wait_s, new_pp, old_pp,
+								attempt + 1, max_attempts)));
+			}
+			else
+				ereport(LOG,
+						(errmsg("zendesk_fdw: GET %s returned %ld (%s), retrying in %d s (attempt %d of %d)",
+								path, status, kind, wait_s, attempt + 1, max_attempts)));
 			zd_sleep_ms(wait_s * 1000L);
 			attempt++;
 			continue;

@@ -34,6 +34,7 @@ static char *zd_printable_prefix(const char *s, size_t len, size_t max);
 static const char *zd_json_type_noun(struct json_object *obj);
 static const char *zd_value_snippet(struct json_object *obj);
 static bool zd_is_json_ws(char c);
+static int	zd_count_bad_surrogates(const char *s, size_t len);
 
 /* MemoryContextCallback: drop the json-c tree with its owning context. */
 static void
@@ -130,6 +131,70 @@ zd_value_snippet(struct json_object *obj)
 										  JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
 										  &len);
 	return zd_printable_prefix(s, len, 100);
+}
+
+/* 4 hex digits at p (bounded by e) */
+static bool
+zd_hex4(const char *p, const char *e, unsigned *v)
+{
+	*v = 0;
+	if (e - p < 4)
+		return false;
+	for (int i = 0; i < 4; i++)
+	{
+		char		c = p[i];
+
+		*v <<= 4;
+		if (c >= '0' && c <= '9')
+			*v |= (unsigned) (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			*v |= (unsigned) (c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			*v |= (unsigned) (c - 'A' + 10);
+		else
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Count \u escapes that are not valid UTF-16: a high surrogate not followed
+ * by a low one, or a lone low surrogate.  json-c turns each into U+FFFD
+ * without telling; we say so in a WARNING.
+ */
+static int
+zd_count_bad_surrogates(const char *s, size_t len)
+{
+	const char *p = s;
+	const char *e = s + len;
+	int			n = 0;
+	unsigned	v,
+				w;
+
+	while (p < e && (p = memchr(p, '\\', e - p)) != NULL)
+	{
+		if (p + 1 >= e)
+			break;
+		if (p[1] != 'u' || !zd_hex4(p + 2, e, &v))
+		{
+			p += 2;				/* any other escape, including \\ */
+			continue;
+		}
+		if (v >= 0xD800 && v <= 0xDBFF)
+		{
+			if (e - p >= 12 && p[6] == '\\' && p[7] == 'u' &&
+				zd_hex4(p + 8, e, &w) && w >= 0xDC00 && w <= 0xDFFF)
+			{
+				p += 12;		/* a valid pair */
+				continue;
+			}
+			n++;
+		}
+		else if (v >= 0xDC00 && v <= 0xDFFF)
+			n++;
+		p += 6;
+	}
+	return n;
 }
 
 struct json_object *
@@ -267,6 +332,17 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 	cb->func = zd_json_free_callback;
 	cb->arg = root;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+
+	/* documented handling: U+FFFD, and a WARNING so it is not silent */
+	{
+		int			bad = zd_count_bad_surrogates(body, len);
+
+		if (bad > 0)
+			ereport(WARNING,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("Zendesk response for GET %s contained %d invalid UTF-16 surrogate escape(s); replaced with U+FFFD",
+							request, bad)));
+	}
 	return root;
 }
 

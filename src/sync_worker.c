@@ -10,6 +10,13 @@
  * at the last page whose rows are committed, and the next run re-reads at
  * most one page, which the version-guarded upserts make harmless.
  *
+ * A stream that fails is recorded as failed (message = error, detail and
+ * hint) and the next stream runs, except after a 401: the credentials would
+ * be refused again, so the remaining streams are marked failed without a
+ * request.  A rejected stored cursor restarts from the newest synced change
+ * minus recovery_overlap; with no such point and no start_date the stream
+ * fails with "reset required" rather than exporting everything again.
+ *
  * The worker connects as the role that called zendesk_sync(), so it reads
  * that role's user mapping and writes the local tables with its privileges.
  * Only the extension's own state tables are written as the extension owner.
@@ -45,6 +52,7 @@ typedef struct SyncRun
 	char	   *ext_schema;		/* quoted */
 	Oid			ext_owner;
 	MemoryContext cxt;
+	char	   *auth_error;		/* credentials rejected: skip later streams */
 } SyncRun;
 
 /* One stream of the run. */
@@ -451,12 +459,26 @@ sync_stream(StreamSync *ss)
 						(errcode(ERRCODE_FDW_ERROR),
 						 errmsg("Zendesk rejected the %s export cursor again (HTTP %d) after recovery",
 								res->name, exp.rejected_status)));
+
+			/*
+			 * Without a recovery point (no record synced yet) the only place
+			 * to restart is start_date.  Unless start_date was set, that is
+			 * a full export from 1970: never start one silently.
+			 */
+			if (!st.has_high_water && start_date <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("Zendesk rejected the stored %s export cursor (HTTP %d) and there is no recovery point: reset required",
+								res->name, exp.rejected_status),
+						 errdetail("No record of this stream has been synced yet, so there is no newest change to restart from."),
+						 errhint("Run SELECT zendesk_sync_reset('%s', '%s', <start time>) to choose where the export restarts, or set the server option start_date.",
+								 run->server_name, res->name)));
 			recovered = true;
 			start = st.has_high_water ? st.high_water - zd_recovery_overlap_seconds : start_date;
 			note(ss, "stored cursor rejected (HTTP %d): restarted from " INT64_FORMAT " (%s)",
 				 exp.rejected_status, start,
 				 st.has_high_water ? "newest synced change minus recovery_overlap" : "start_date");
-			ereport(LOG,
+			ereport(WARNING,
 					(errmsg("zendesk_sync %s: %s cursor rejected with HTTP %d; restarting from the timestamp " INT64_FORMAT,
 							run->server_name, res->name, exp.rejected_status, start)));
 			zd_export_end(&exp);
@@ -469,6 +491,8 @@ sync_stream(StreamSync *ss)
 		apply_page(ss, &exp);
 		end_spi_and_commit();
 	}
+	if (exp.too_recent)
+		note(ss, "Zendesk refused the start time as too recent: nothing new");
 	zd_export_end(&exp);
 	finish_stream(ss, true, NULL);
 }
@@ -517,6 +541,18 @@ run_stream(SyncRun *run, int index)
 		MemoryContextSwitchTo(old);
 	}
 
+	/*
+	 * Zendesk rejected the credentials on an earlier stream: the same
+	 * credentials would fail here too, so do not send another request.
+	 */
+	if (run->auth_error)
+	{
+		finish_stream(ss, false, psprintf("not attempted: %s", run->auth_error));
+		zd_stream_unlock(run->req.serverid, index, true);
+		MemoryContextDelete(cxt);
+		return;
+	}
+
 	PG_TRY();
 	{
 		sync_stream(ss);
@@ -532,9 +568,14 @@ run_stream(SyncRun *run, int index)
 		AbortCurrentTransaction();
 		msg = edata->detail ? psprintf("%s (%s)", edata->message, edata->detail)
 			: pstrdup(edata->message);
+		/* the hint says what to do (e.g. that exports need an admin) */
+		if (edata->hint)
+			msg = psprintf("%s Hint: %s", msg, edata->hint);
 		ereport(LOG,
 				(errmsg("zendesk_sync %s: stream %s failed: %s",
 						run->server_name, ss->res->name, msg)));
+		if (edata->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
+			run->auth_error = MemoryContextStrdup(run->cxt, edata->message);
 		finish_stream(ss, false, msg);
 	}
 	PG_END_TRY();
@@ -569,6 +610,7 @@ zendesk_sync_worker_main(Datum arg)
 	zd_sync_runs_retention_days = run.req.runs_retention_days;
 
 	run.cxt = AllocSetContextCreate(TopMemoryContext, "zendesk_sync", ALLOCSET_DEFAULT_SIZES);
+	run.auth_error = NULL;
 
 	begin_tx();
 	{

@@ -108,9 +108,12 @@ extern const ZdServerOptions *zd_connection_options(ZdConnection *conn);
 /*
  * GET base_url + path_and_query.  Retries 429 (Retry-After), 5xx, timeouts
  * and connection failures up to max_retries with interruptible waits.
- * Reports 401/403 as ERRORs.  Any other status (2xx, other 4xx) is returned
- * to the caller to interpret.  The response lives until the next request on
- * the same connection.
+ * Export requests (/incremental/) retried after 500/502/504 ask for half
+ * the per_page (a 504 does so at once and outside the retry budget);
+ * effective_url shows the per_page that was answered.  Reports 401/403 as
+ * ERRORs.  Any other status (2xx, other 4xx) is returned to the caller to
+ * interpret.  The response lives until the next request on the same
+ * connection.
  */
 extern ZdHttpResponse *zd_http_get(ZdConnection *conn, const char *path_and_query);
 

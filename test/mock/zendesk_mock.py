@@ -17,6 +17,7 @@ import bisect
 import calendar
 import copy
 import gzip
+import hashlib
 import html
 import json
 import math
@@ -122,6 +123,46 @@ def parse_iso(s):
 
 def dumps(obj):
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), check_circular=False).encode("utf-8")
+
+
+def dumps_page(key, records_json, rest):
+    """The bytes of dumps({key: [records...], **rest}), built from each
+    record's dumps() (see Store.json): a page is a join, not a re-encode."""
+    out = [b"{", dumps(key), b":[", b",".join(records_json), b"]"]
+    if rest:
+        out.append(b",")
+        out.append(dumps(rest)[1:])
+    else:
+        out.append(b"}")
+    return b"".join(out)
+
+
+# gzip of recent response bodies, keyed by a digest of the body: serving the
+# same page again (another client, a retry) does not compress it again.
+_GZIP_CACHE = {}
+_GZIP_CACHE_BYTES = [0]
+_GZIP_CACHE_MAX = 256 * 1024 * 1024
+_GZIP_MIN = 64 * 1024
+_GZIP_LOCK = threading.Lock()
+
+
+def gzip_body(body):
+    if len(body) < _GZIP_MIN:
+        return gzip.compress(body, compresslevel=5)
+    key = hashlib.blake2b(body, digest_size=20).digest() + len(body).to_bytes(8, "little")
+    with _GZIP_LOCK:
+        z = _GZIP_CACHE.pop(key, None)
+        if z is not None:
+            _GZIP_CACHE[key] = z  # most recently used last
+            return z
+    z = gzip.compress(body, compresslevel=5)
+    with _GZIP_LOCK:
+        if key not in _GZIP_CACHE:
+            _GZIP_CACHE[key] = z
+            _GZIP_CACHE_BYTES[0] += len(z)
+            while _GZIP_CACHE_BYTES[0] > _GZIP_CACHE_MAX and _GZIP_CACHE:
+                _GZIP_CACHE_BYTES[0] -= len(_GZIP_CACHE.pop(next(iter(_GZIP_CACHE))))
+    return z
 
 
 def encode_cursor(ts, rid):
@@ -260,6 +301,10 @@ class Store:
         self.over = {}
         self.deleted = set()
         self.archived = set()
+        # dumps() of records as served, per form ("" = as stored), dropped
+        # when a record changes: generating and encoding a record costs far
+        # more than serving it
+        self.jcache = {}
 
     def finalize(self):
         self.ids.sort()
@@ -277,7 +322,22 @@ class Store:
         r = self.over.get(rid)
         return r if r is not None else self.gen(rid)
 
+    def json(self, rid, form="", make=None):
+        """dumps() of the record in a form (make(rid) builds it; default get)."""
+        cache = self.jcache.get(form)
+        if cache is None:
+            cache = self.jcache[form] = {}
+        b = cache.get(rid)
+        if b is None:
+            b = cache[rid] = dumps(make(rid) if make is not None else self.get(rid))
+        return b
+
+    def forget_json(self, rid):
+        for cache in self.jcache.values():
+            cache.pop(rid, None)
+
     def put(self, rid, rec, ts):
+        self.forget_json(rid)
         self.over[rid] = rec
         old = self.ts.get(rid)
         keys = self.keys
@@ -293,6 +353,7 @@ class Store:
     def put_many(self, items):
         new = False
         for rid, rec, ts in items:
+            self.forget_json(rid)
             if rid not in self.ts:
                 self.ids.append(rid)
                 new = True
@@ -1056,6 +1117,13 @@ class Account:
             return self.strip_comments(rec)
         return rec
 
+    def export_json(self, res, rid, comment_events=True):
+        """dumps(export_record(...)), cached in the store."""
+        if res == "ticket_events" and not comment_events:
+            return self.store(res).json(rid, "no_comment_events",
+                                        lambda i: self.export_record(res, i, False))
+        return self.store(res).json(rid)
+
     def show_record(self, res, rid):
         rec = self.store(res).get(rid)
         if res == "tickets" and "generated_timestamp" in rec:
@@ -1499,8 +1567,8 @@ class Api:
             rows = []
             i = self._scan(st.keys, i, cutoff, filt, limit, rows)
             eos = not self._more(st.keys, i, cutoff, filt)
-            records = [st.get(rid) for _, rid in rows]
-            side = self.sideloads(res, records)
+            records_json = [acc.export_json(res, rid) for _, rid in rows]
+            side = self.sideloads(res, [st.get(rid) for _, rid in rows]) if self.includes() else []
         if rows:
             after = encode_cursor(*rows[-1])
         elif has_cursor:
@@ -1512,12 +1580,12 @@ class Api:
             after_url = "%s%s?cursor=%s" % (self.base, self.path, quote(after, safe=""))
             if pp is not None:
                 after_url += "&per_page=%d" % pp
-        body = {res: records}
+        body = {}
         for k, v in side:
             body[k] = v
         body.update({"after_url": after_url, "before_url": None, "after_cursor": after,
                      "before_cursor": None, "end_of_stream": eos})
-        return body
+        return dumps_page(res, records_json, body)
 
     def time_export(self, res, now):
         q = self.query
@@ -1559,8 +1627,10 @@ class Api:
                         eos, end_time = True, last
                 else:
                     eos, end_time = False, last
-            records = [acc.export_record(res, rid, comment_events) for _, rid in rows]
-            side = self.sideloads(res, records)
+            records_json = [acc.export_json(res, rid, comment_events) for _, rid in rows]
+            # only side-loads need the records as objects ("comment_events" is no side-load)
+            side = (self.sideloads(res, [acc.export_record(res, rid, comment_events) for _, rid in rows])
+                    if [i for i in self.includes() if i != "comment_events"] else [])
         next_page = None
         if end_time is not None:
             qs = []
@@ -1568,16 +1638,16 @@ class Api:
                 qs.append("per_page=%d" % pp)
             qs.append("start_time=%d" % end_time)
             next_page = "%s%s?%s" % (self.base, self.path, "&".join(qs))
-        body = {res: records}
+        body = {}
         for k, v in side:
             body[k] = v
         if res == "tickets":
-            body.update({"count": len(records), "end_of_stream": eos, "next_page": next_page,
+            body.update({"count": len(records_json), "end_of_stream": eos, "next_page": next_page,
                          "end_time": end_time})
         else:
-            body.update({"next_page": next_page, "count": len(records), "end_of_stream": eos,
+            body.update({"next_page": next_page, "count": len(records_json), "end_of_stream": eos,
                          "end_time": end_time})
-        return body
+        return dumps_page(res, records_json, body)
 
     # -- show / show_many / lists
     def _visible_for_show(self, res, st, rid):
@@ -1797,7 +1867,9 @@ def control(mock, method, path, query, body):
         cutoff = mock.cutoff()
         with acc.lock:
             st = acc.store(res)
-            return [acc.export_record(res, rid) for rid in st.ids if not vis or st.ts[rid] <= cutoff]
+            # bytes equal to dumps() of the list, from the cached records
+            return b"[" + b",".join(acc.export_json(res, rid) for rid in st.ids
+                                    if not vis or st.ts[rid] <= cutoff) + b"]"
     if head == "clock":
         if method == "POST":
             b = body or {}
@@ -1892,7 +1964,8 @@ class Handler(BaseHTTPRequestHandler):
                   self.headers.get("Host") or "%s:%d" % self.server.server_address[:2])
         auth = api.auth_kind()
         entry = mock.log({"seq": 0, "method": method, "path": path, "query": dict(query),
-                          "status": None, "fault": None, "auth": auth, "time": int(mock.now())})
+                          "status": None, "fault": None, "auth": auth, "time": int(mock.now()),
+                          "time_float": mock.now()})
         fault = mock.pick_fault(path, query) if path.startswith("/api/v2") else None
         if fault is not None:
             entry["fault"] = fault.kind
@@ -1940,7 +2013,7 @@ class Handler(BaseHTTPRequestHandler):
         ae = self.headers.get("Accept-Encoding") or ""
         headers = list(r.headers)
         if body and "gzip" in [x.split(";")[0].strip().lower() for x in ae.split(",")]:
-            body = gzip.compress(body, compresslevel=5)
+            body = gzip_body(body)
             headers.append(("Content-Encoding", "gzip"))
             headers.append(("Vary", "Accept-Encoding"))
         self.send_response(r.status)
