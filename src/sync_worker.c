@@ -516,6 +516,42 @@ record_already_running(SyncRun *run, const ZdResource *res)
 	end_spi_and_commit();
 }
 
+/* The stream in progress, for mark_terminated(). */
+static StreamSync *current_stream = NULL;
+
+/*
+ * pg_terminate_backend, a cancelled caller and a shutdown end the worker
+ * with FATAL, which skips the PG_CATCH below.  Record the stream as failed
+ * on the way out (PostgreSQL's temp-table cleanup runs a transaction in its
+ * exit callback the same way), so the state never says "running" for a
+ * worker that is gone.  A kill -9 or a crash runs nothing: the next run
+ * marks such a stream failed.
+ */
+static void
+mark_terminated(int code, Datum arg)
+{
+	StreamSync *ss = current_stream;
+
+	if (ss == NULL)
+		return;
+	current_stream = NULL;
+	AbortOutOfAnyTransaction();
+	PG_TRY();
+	{
+		finish_stream(ss, false, "terminated: the sync worker was stopped "
+					  "(pg_terminate_backend, a cancelled caller or a shutdown); "
+					  "the next run resumes from the last committed page");
+	}
+	PG_CATCH();
+	{
+		/* best effort: the next run marks the stream failed instead */
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+	}
+	PG_END_TRY();
+}
+
 static void
 run_stream(SyncRun *run, int index)
 {
@@ -553,6 +589,7 @@ run_stream(SyncRun *run, int index)
 		return;
 	}
 
+	current_stream = ss;
 	PG_TRY();
 	{
 		sync_stream(ss);
@@ -562,6 +599,7 @@ run_stream(SyncRun *run, int index)
 		ErrorData  *edata;
 		char	   *msg;
 
+		current_stream = NULL;
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -579,6 +617,7 @@ run_stream(SyncRun *run, int index)
 		finish_stream(ss, false, msg);
 	}
 	PG_END_TRY();
+	current_stream = NULL;
 
 	if (ss->upsert)
 		zd_upsert_free(ss->upsert);
@@ -602,6 +641,7 @@ zendesk_sync_worker_main(Datum arg)
 	flags |= BGWORKER_BYPASS_ROLELOGINCHECK;
 #endif
 	BackgroundWorkerInitializeConnectionByOid(run.req.dbid, run.req.userid, flags);
+	before_shmem_exit(mark_terminated, (Datum) 0);
 
 	/* the caller's settings */
 	zd_holdback_seconds = run.req.holdback;
