@@ -394,14 +394,7 @@ zd_export_next_page(ZdExport *exp)
 		return ZD_PAGE_CURSOR_REJECTED;
 	}
 	if (resp->status != 200)
-	{
-		char	   *snippet = pnstrdup(resp->body, Min(resp->body_len, 200));
-
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("Zendesk returned HTTP %ld for GET %s", resp->status, request),
-				 errdetail("Response body: %s", snippet)));
-	}
+		zd_http_status_error(resp, request);
 
 	zd_page_parse(page, res, resp, request);
 	exp->pages++;

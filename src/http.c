@@ -449,21 +449,25 @@ zd_url_path(const char *url)
 	return *p ? p : "/";
 }
 
-/* First bytes of the body, ASCII-only so any encoding can display them. */
+/*
+ * An HTTP status the caller cannot use, as an ERROR with the start of the
+ * body (Zendesk's error object says what was wrong).
+ */
+void
+zd_http_status_error(const ZdHttpResponse *resp, const char *request)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("Zendesk returned HTTP %ld for GET %s", resp->status, request),
+			 errdetail("Response body: %s",
+					   zd_printable(resp->body ? resp->body : "", resp->body_len, 200))));
+}
+
+/* First bytes of the body, printable, for messages. */
 static char *
 zd_body_snippet(const ZdConnection *conn)
 {
-	size_t		n = Min(conn->body_len, (size_t) ZD_SNIPPET_BYTES);
-	char	   *s = palloc(n + 1);
-
-	for (size_t i = 0; i < n; i++)
-	{
-		unsigned char c = (unsigned char) conn->body[i];
-
-		s[i] = (c < 0x20 || c == 0x7f) ? ' ' : (c > 0x7f ? '?' : (char) c);
-	}
-	s[n] = '\0';
-	return s;
+	return zd_printable(conn->body, conn->body_len, ZD_SNIPPET_BYTES);
 }
 
 /* 1, 2, 4 ... seconds before attempt number 'next' (2 is the first retry) */

@@ -82,6 +82,8 @@ static const char *const credential_like[] = {
 
 PG_FUNCTION_INFO_V1(zendesk_fdw_validator);
 
+static char *option_value(List *options, const char *name);
+
 static const char *
 context_name(Oid context)
 {
@@ -431,17 +433,9 @@ zd_get_server_options(Oid serverid, Oid userid, bool need_credentials)
 	{
 		UserMapping *um = GetUserMapping(userid, serverid);
 
-		foreach(lc, um->options)
-		{
-			DefElem    *def = (DefElem *) lfirst(lc);
-
-			if (strcmp(def->defname, "email") == 0)
-				o->email = pstrdup(defGetString(def));
-			else if (strcmp(def->defname, "api_token") == 0)
-				o->api_token = pstrdup(defGetString(def));
-			else if (strcmp(def->defname, "oauth_token") == 0)
-				o->oauth_token = pstrdup(defGetString(def));
-		}
+		o->email = option_value(um->options, "email");
+		o->api_token = option_value(um->options, "api_token");
+		o->oauth_token = option_value(um->options, "oauth_token");
 		if (o->oauth_token == NULL && (o->email == NULL || o->api_token == NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
@@ -453,6 +447,22 @@ zd_get_server_options(Oid serverid, Oid userid, bool need_credentials)
 	return o;
 }
 
+/* The value of option name in a list of DefElems, or NULL. */
+static char *
+option_value(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, name) == 0)
+			return defGetString(def);
+	}
+	return NULL;
+}
+
 /*
  * The JSON key of a foreign table column: its "key" option, else the whole
  * record for a column named "data", else the column's name.
@@ -460,16 +470,10 @@ zd_get_server_options(Oid serverid, Oid userid, bool need_credentials)
 char *
 zd_column_key(Oid relid, AttrNumber attnum, const char *attname)
 {
-	List	   *options = GetForeignColumnOptions(relid, attnum);
-	ListCell   *lc;
+	char	   *key = option_value(GetForeignColumnOptions(relid, attnum), "key");
 
-	foreach(lc, options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "key") == 0)
-			return defGetString(def);
-	}
+	if (key != NULL)
+		return key;
 	if (strcmp(attname, "data") == 0)
 		return ZD_KEY_WHOLE_RECORD;
 	return pstrdup(attname);
@@ -478,37 +482,23 @@ zd_column_key(Oid relid, AttrNumber attnum, const char *attname)
 char *
 zd_table_resource_name(Oid relid)
 {
-	ForeignTable *table = GetForeignTable(relid);
-	ListCell   *lc;
+	char	   *resource = option_value(GetForeignTable(relid)->options, "resource");
 
-	foreach(lc, table->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "resource") == 0)
-			return defGetString(def);
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-			 errmsg("foreign table \"%s\" has no option \"resource\"",
-					get_rel_name(relid))));
-	return NULL;				/* keep compiler quiet */
+	if (resource == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("foreign table \"%s\" has no option \"resource\"",
+						get_rel_name(relid))));
+	return resource;
 }
 
 /* The planner's idea of a table's size: its rows_estimate option. */
 double
 zd_table_rows_estimate(Oid relid)
 {
-	ForeignTable *table = GetForeignTable(relid);
-	ListCell   *lc;
+	char	   *value = option_value(GetForeignTable(relid)->options, "rows_estimate");
 
-	foreach(lc, table->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "rows_estimate") == 0)
-			return (double) parse_int_option(find_option("rows_estimate"),
-											 defGetString(def));
-	}
-	return ZD_DEFAULT_ROWS_ESTIMATE;
+	if (value == NULL)
+		return ZD_DEFAULT_ROWS_ESTIMATE;
+	return (double) parse_int_option(find_option("rows_estimate"), value);
 }

@@ -30,8 +30,6 @@
 #define ZD_BODY_SNIPPET_BYTES	200
 
 static void zd_json_free_callback(void *arg);
-static char *zd_printable_prefix(const char *s, size_t len, size_t max);
-static const char *zd_json_type_noun(struct json_object *obj);
 static const char *zd_value_snippet(struct json_object *obj);
 static bool zd_is_json_ws(char c);
 static int	zd_count_bad_surrogates(const char *s, size_t len);
@@ -55,8 +53,8 @@ zd_is_json_ws(char c)
  * non-ASCII is replaced too when the database encoding is not UTF-8 (the
  * message text must be valid in the server encoding).
  */
-static char *
-zd_printable_prefix(const char *s, size_t len, size_t max)
+char *
+zd_printable(const char *s, size_t len, size_t max)
 {
 	StringInfoData buf;
 	bool		utf8db = (GetDatabaseEncoding() == PG_UTF8);
@@ -97,7 +95,7 @@ zd_printable_prefix(const char *s, size_t len, size_t max)
 }
 
 /* JSON type as a noun for messages */
-static const char *
+const char *
 zd_json_type_noun(struct json_object *obj)
 {
 	switch (json_object_get_type(obj))
@@ -130,7 +128,7 @@ zd_value_snippet(struct json_object *obj)
 	s = json_object_to_json_string_length(obj,
 										  JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
 										  &len);
-	return zd_printable_prefix(s, len, 100);
+	return zd_printable(s, len, 100);
 }
 
 /* 4 hex digits at p (bounded by e) */
@@ -232,7 +230,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 						resp->status, request),
 				 errdetail("Expected a %s; the body (%zu bytes, Content-Type \"%s\") begins with: %s",
 						   what, len, resp->content_type,
-						   zd_printable_prefix(body + start, len - start,
+						   zd_printable(body + start, len - start,
 											   ZD_BODY_SNIPPET_BYTES)),
 				 errhint("Check the server's subdomain or url option; a proxy or a maintenance page may also answer with HTML.")));
 
@@ -255,7 +253,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 				 errmsg("Zendesk returned malformed JSON for GET %s: unexpected NUL byte at byte %zu",
 						request, (size_t) (nul - body)),
 				 errdetail("The %s (%zu bytes) begins with: %s", what, len,
-						   zd_printable_prefix(body, len, ZD_BODY_SNIPPET_BYTES))));
+						   zd_printable(body, len, ZD_BODY_SNIPPET_BYTES))));
 
 	tok = json_tokener_new_ex(ZD_JSON_MAX_DEPTH);
 	if (tok == NULL)
@@ -285,7 +283,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 					 errmsg("Zendesk returned JSON nested deeper than %d levels for GET %s (at byte %zu)",
 							ZD_JSON_MAX_DEPTH, request, end),
 					 errdetail("The %s (%zu bytes) begins with: %s", what, len,
-							   zd_printable_prefix(body, len, ZD_BODY_SNIPPET_BYTES))));
+							   zd_printable(body, len, ZD_BODY_SNIPPET_BYTES))));
 
 		/* "continue" after the whole body means it stopped mid-value */
 		if (jerr == json_tokener_continue)
@@ -297,7 +295,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 				 errmsg("Zendesk returned malformed JSON for GET %s: %s at byte %zu",
 						request, why, end),
 				 errdetail("The %s (%zu bytes) begins with: %s", what, len,
-						   zd_printable_prefix(body, len, ZD_BODY_SNIPPET_BYTES))));
+						   zd_printable(body, len, ZD_BODY_SNIPPET_BYTES))));
 	}
 
 	/* One value only: anything but whitespace after it is garbage. */
@@ -311,14 +309,14 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 				 errmsg("Zendesk returned malformed JSON for GET %s: unexpected data after the JSON value at byte %zu",
 						request, end),
 				 errdetail("The %s (%zu bytes) continues with: %s", what, len,
-						   zd_printable_prefix(body + end, len - end,
+						   zd_printable(body + end, len - end,
 											   ZD_BODY_SNIPPET_BYTES))));
 	}
 
 	if (!json_object_is_type(root, json_type_object))
 	{
 		const char *tname = zd_json_type_noun(root);
-		char	   *snippet = zd_printable_prefix(body, len, ZD_BODY_SNIPPET_BYTES);
+		char	   *snippet = zd_printable(body, len, ZD_BODY_SNIPPET_BYTES);
 
 		json_object_put(root);
 		ereport(ERROR,
@@ -408,7 +406,7 @@ zd_page_parse(ZdPage *page, const ZdResource *res,
 			const char *k = json_object_iter_peek_name(&it);
 
 			appendStringInfo(&keys, "%s\"%s\"", nkeys > 0 ? ", " : "",
-							 zd_printable_prefix(k, strlen(k), 64));
+							 zd_printable(k, strlen(k), 64));
 			nkeys++;
 			json_object_iter_next(&it);
 		}

@@ -125,63 +125,6 @@ static Datum zd_jsonb(ZdRowMapper *m, struct json_object *obj, int *nuls);
 
 /* ---- messages ---- */
 
-/* JSON type as a noun for messages (json-c's enum order) */
-static const char *
-zd_json_type_noun(struct json_object *obj)
-{
-	static const char *const nouns[] = {"null", "boolean", "number", "integer",
-	"object", "array", "string"};
-	unsigned	t = (unsigned) json_object_get_type(obj);
-
-	return t < lengthof(nouns) ? nouns[t] : "value";
-}
-
-/*
- * Up to max bytes of s, printable: control characters and invalid UTF-8
- * become '?', the cut falls on a character boundary, and non-ASCII becomes
- * '?' unless the server encoding is UTF-8 (messages are in that encoding).
- */
-static char *
-zd_printable(const char *s, size_t len, size_t max)
-{
-	StringInfoData buf;
-	bool		utf8db = (GetDatabaseEncoding() == PG_UTF8);
-	size_t		i = 0;
-
-	initStringInfo(&buf);
-	while (i < len && i < max)
-	{
-		const unsigned char *p = (const unsigned char *) s + i;
-		int			l;
-
-		if (*p < 0x80)
-		{
-			appendStringInfoChar(&buf, (*p < 0x20 || *p == 0x7f) ? '?' : (char) *p);
-			i++;
-			continue;
-		}
-		l = pg_utf_mblen(p);
-		if (i + l > max)
-			break;
-		if (l > 1 && i + l <= len && pg_utf8_islegal(p, l))
-		{
-			if (utf8db)
-				appendBinaryStringInfo(&buf, (const char *) p, l);
-			else
-				appendStringInfoChar(&buf, '?');
-			i += l;
-		}
-		else
-		{
-			appendStringInfoChar(&buf, '?');
-			i++;
-		}
-	}
-	if (i < len)
-		appendStringInfoString(&buf, "...");
-	return buf.data;
-}
-
 static char *
 zd_value_snippet(struct json_object *val)
 {

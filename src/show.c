@@ -115,18 +115,6 @@ zd_show_end(ZdShowReader *rd)
 	rd->nrecords = 0;
 }
 
-static void
-show_http_error(const ZdHttpResponse *resp, const char *request)
-{
-	char	   *snippet = pnstrdup(resp->body ? resp->body : "",
-								   Min(resp->body_len, 200));
-
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("Zendesk returned HTTP %ld for GET %s", resp->status, request),
-			 errdetail("Response body: %s", snippet)));
-}
-
 /*
  * A 404 whose body says RecordNotFound means "no such record" (or a deleted
  * ticket or organization); anything else is an error.
@@ -216,7 +204,7 @@ zd_show_next(ZdShowReader *rd)
 			MemoryContextSwitchTo(oldcxt);
 			return true;		/* no such record: no row */
 		}
-		show_http_error(resp, rd->request);
+		zd_http_status_error(resp, rd->request);
 	}
 
 	root = zd_json_parse_body(resp, "Zendesk show response", rd->request);

@@ -117,6 +117,10 @@ extern const ZdServerOptions *zd_connection_options(ZdConnection *conn);
  */
 extern ZdHttpResponse *zd_http_get(ZdConnection *conn, const char *path_and_query);
 
+/* ERROR for a status the caller cannot use, with the start of the body */
+extern void zd_http_status_error(const ZdHttpResponse *resp,
+								 const char *request) pg_attribute_noreturn();
+
 /* Interruptible sleep on the process latch; CHECK_FOR_INTERRUPTS inside. */
 extern void zd_sleep_ms(long ms);
 
@@ -200,6 +204,10 @@ extern struct json_object *zd_json_parse_body(const ZdHttpResponse *resp,
 											  const char *request);
 
 extern int64 zd_parse_iso_timestamp_epoch(const char *s, bool *ok);
+
+/* For messages: up to max bytes of s made printable; a JSON type's name */
+extern char *zd_printable(const char *s, size_t len, size_t max);
+extern const char *zd_json_type_noun(struct json_object *obj);
 
 /* ------------------------------------------------------------------------
  * row_map.c: JSON record -> Datums for any tuple descriptor
