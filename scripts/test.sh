@@ -296,18 +296,31 @@ suite_tap() {
 			skip=$((skip + 1))
 		fi
 	done <"$out"
-	# prove's "Test Summary Report" names each file that failed.  A file
-	# that died, ran fewer tests than planned, or exited non-zero without a
-	# failed assertion ("Failed: 0") counts as one more failure.
+	# prove's "Test Summary Report" names each file with something to say.
+	# A file that died or exited non-zero without a failed assertion
+	# (Wstat not 0, "Failed: 0"), or whose plan was wrong ("Parse errors"),
+	# counts as one more failure; one listed only for "TODO passed" does not.
+	file=""
+	counted=""
 	while IFS= read -r line; do
-		if [[ "$line" =~ ^(test/t/[^ ]+\.pl)\ +\(Wstat:\ .*\ Failed:\ ([0-9]+)\)$ ]]; then
+		if [[ "$line" =~ ^(test/t/[^ ]+\.pl)\ +\(Wstat:\ ([0-9]+)\ .*\ Failed:\ ([0-9]+)\)$ ]]; then
 			file="${BASH_REMATCH[1]}"
-			failed="${BASH_REMATCH[2]}"
-			TAP_FAILED_FILES+=("$file")
-			if ((failed == 0)); then
-				fail=$((fail + 1))
-				note+="${note:+; }$file died or broke its plan"
+			wstat="${BASH_REMATCH[2]}"
+			failed="${BASH_REMATCH[3]}"
+			counted=""
+			if ((failed > 0 || wstat != 0)); then
+				TAP_FAILED_FILES+=("$file")
 			fi
+			if ((failed == 0 && wstat != 0)); then
+				fail=$((fail + 1))
+				counted=1
+				note+="${note:+; }$file died (wait status $wstat)"
+			fi
+		elif [[ -n "$file" && -z "$counted" && "$line" =~ ^\ +Parse\ errors: ]]; then
+			TAP_FAILED_FILES+=("$file")
+			fail=$((fail + 1))
+			counted=1
+			note+="${note:+; }$file broke its plan"
 		fi
 	done <"$out"
 	if ((RC != 0 && fail == 0)); then

@@ -639,6 +639,10 @@ zendesk_sync_reset(PG_FUNCTION_ARGS)
 		args[1] = CStringGetTextDatum(zd_resources[r]->name);
 		SetUserIdAndSecContext(zd_extension_owner(),
 							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		if (SPI_execute_with_args(psprintf(ZD_FAIL_STALE_RUNS_SQL,
+										   quote_identifier(get_namespace_name(zd_extension_schema()))),
+								  2, argtypes, args, argnulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update zendesk_sync_runs");
 		if (SPI_execute_with_args(sql, 3, argtypes, args, argnulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not reset zendesk_sync_state");
 		SetUserIdAndSecContext(save_userid, save_sec_context);

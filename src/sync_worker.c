@@ -270,17 +270,10 @@ start_stream(StreamSync *ss, StreamState *st)
 					  2, argtypes, args, NULL, SPI_OK_UPDATE);
 	}
 
+	/* we hold the stream lock: any run still "running" is a dead worker's */
+	exec_as_owner(run, psprintf(ZD_FAIL_STALE_RUNS_SQL, S), 2, argtypes, args, NULL, SPI_OK_UPDATE);
 	if (strcmp(status, "running") == 0 && !old_run_null)
-	{
-		Oid			t2[2] = {INT8OID, TEXTOID};
-		Datum		a2[2] = {Int64GetDatum(old_run), args[1]};
-
-		exec_as_owner(run, psprintf("UPDATE %s.zendesk_sync_runs SET status = 'failed', finished_at = now(), "
-									"message = 'interrupted: the sync worker ended before finishing this stream' "
-									"WHERE run_id = $1 AND stream = $2 AND status = 'running'", S),
-					  2, t2, a2, NULL, SPI_OK_UPDATE);
 		note(ss, "resumed after run " INT64_FORMAT " was interrupted", old_run);
-	}
 
 	exec_as_owner(run, psprintf("UPDATE %s.zendesk_sync_state SET status = 'running', pages = 0, records = 0, "
 								"last_started_at = now(), last_error = NULL, run_id = $3, target_schema = $4 "

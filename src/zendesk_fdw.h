@@ -366,6 +366,16 @@ typedef struct ZdSyncRequest
 	NameData	target_schema;
 } ZdSyncRequest;
 
+/*
+ * Runs of ($1 server, $2 stream) still marked running belong to a worker
+ * that is gone, once the caller holds the stream's lock: mark them failed.
+ * %s is the extension's schema.
+ */
+#define ZD_FAIL_STALE_RUNS_SQL \
+	"UPDATE %s.zendesk_sync_runs SET status = 'failed', finished_at = now(), " \
+	"message = 'interrupted: the sync worker ended before finishing this stream' " \
+	"WHERE server = $1 AND stream = $2 AND status = 'running'"
+
 extern bool zd_stream_lock(Oid serverid, int stream, bool session);
 extern void zd_stream_unlock(Oid serverid, int stream, bool session);
 extern Oid	zd_extension_schema(void);
