@@ -37,6 +37,8 @@
  * account, and stops a server that keeps handing out new cursors forever.
  */
 #define ZD_EXPORT_MAX_PAGES		10000000
+/* how far past the server's clock an end_time may be (clock resolution) */
+#define ZD_END_TIME_SLACK		60
 /* consecutive empty pages without end_of_stream before we call it a loop */
 #define ZD_MAX_EMPTY_PAGES		3
 /* good pages at a reduced per_page before trying twice as many again */
@@ -501,7 +503,26 @@ zd_export_next_page(ZdExport *exp)
 									 page->end_time, request_start));
 		}
 		if (page->has_end_time)
+		{
+			int64		skew = 0;
+			int64		server_now;
+
+			/*
+			 * end_time becomes the checkpoint.  One in the server's future
+			 * would make every later run ask for nothing and report ok while
+			 * changes pile up unseen, so refuse the page instead.
+			 */
+			(void) zd_connection_clock_skew(exp->conn, &skew);
+			server_now = epoch_now() + skew;
+			if (page->end_time > server_now + ZD_END_TIME_SLACK)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("Zendesk %s export returned end_time " INT64_FORMAT ", after the server's own clock (" INT64_FORMAT ")",
+								res->name, page->end_time, server_now),
+						 errdetail("Request: GET %s", request),
+						 errhint("The page is not applied and the checkpoint stays where it was.")));
 			exp->start_time = page->end_time;
+		}
 	}
 
 	if (page->end_of_stream)

@@ -417,6 +417,20 @@ zd_connection_options(ZdConnection *conn)
  * ------------------------------------------------------------------------
  */
 
+/* Set by the sync worker to show its waits in pg_stat_activity. */
+void		(*zd_wait_hook) (long ms, const char *why) = NULL;
+
+/* A wait worth telling the user about: through the hook, then sleep. */
+static void
+zd_wait(long ms, const char *why)
+{
+	if (zd_wait_hook)
+		zd_wait_hook(ms, why);
+	zd_sleep_ms(ms);
+	if (zd_wait_hook)
+		zd_wait_hook(-1, NULL);
+}
+
 void
 zd_sleep_ms(long ms)
 {
@@ -598,7 +612,7 @@ zd_pace_exports(ZdConnection *conn, const char *path, bool before)
 		ereport(LOG,
 				(errmsg("zendesk_fdw: export rate limit used up, waiting %ld ms before GET %s",
 						ms, path)));
-		zd_sleep_ms(ms);
+		zd_wait(ms, "export rate limit");
 	}
 	conn->export_pace_until = 0;
 	/* after a response; one second of slack as resets are whole seconds */
@@ -736,7 +750,7 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 			ereport(LOG,
 					(errmsg("zendesk_fdw: GET %s failed: %s, retrying in %d s (attempt %d of %d)",
 							path, err, wait_s, attempt + 1, max_attempts)));
-			zd_sleep_ms(wait_s * 1000L);
+			zd_wait(wait_s * 1000L, "retry after a failed request");
 			attempt++;
 			continue;
 		}
@@ -776,7 +790,7 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 					(errmsg("zendesk_fdw: GET %s: gateway timeout (HTTP 504), retrying the same position with per_page %d instead of %d",
 							path, new_pp, old_pp)));
 			if (wait_s > 0)
-				zd_sleep_ms(wait_s * 1000L);
+				zd_wait(wait_s * 1000L, "retry after a failed request");
 			continue;
 		}
 
@@ -830,7 +844,7 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 				ereport(LOG,
 						(errmsg("zendesk_fdw: GET %s returned %ld (%s), retrying in %d s (attempt %d of %d)",
 								path, status, kind, wait_s, attempt + 1, max_attempts)));
-			zd_sleep_ms(wait_s * 1000L);
+			zd_wait(wait_s * 1000L, status == 429 ? "HTTP 429, rate limit" : "server error, retry");
 			attempt++;
 			continue;
 		}

@@ -306,8 +306,15 @@ zd_json_int64(struct json_object *v, int64 *out, bool *range)
 	*range = false;
 	if (json_object_is_type(v, json_type_int))
 	{
+		/*
+		 * json-c saturates integers beyond 64 bits to INT64_MIN or
+		 * UINT64_MAX without telling: treat those values as out of range,
+		 * so a too-large id never becomes another record's id.
+		 */
 		*range = zd_json_uint64_big(v, &big);
 		*out = json_object_get_int64(v);
+		if (*out == PG_INT64_MIN)
+			*range = true;
 		return !*range;
 	}
 	if (json_object_is_type(v, json_type_double))

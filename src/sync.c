@@ -316,7 +316,31 @@ typedef struct ProgressSeen
 	bool		started[8];
 	bool		finished[8];
 	int			pages[8];
+	char		last_wait[256]; /* the worker's last reported wait */
 } ProgressSeen;
+
+/*
+ * A wait of the worker (rate limit, retry backoff) as a NOTICE, once per
+ * wait: its pg_stat_activity entry says "... waiting N s (why) ...".
+ */
+static void
+report_wait(pid_t worker_pid, ProgressSeen *seen)
+{
+	const char *activity = pgstat_get_backend_current_activity(worker_pid, true);
+	const char *prefix = "zendesk_sync ";
+
+	if (activity == NULL || strstr(activity, " waiting ") == NULL)
+	{
+		seen->last_wait[0] = '\0';
+		return;
+	}
+	if (strncmp(activity, seen->last_wait, sizeof(seen->last_wait) - 1) == 0)
+		return;
+	strlcpy(seen->last_wait, activity, sizeof(seen->last_wait));
+	if (strncmp(activity, prefix, strlen(prefix)) == 0)
+		activity += strlen(prefix);
+	ereport(NOTICE, (errmsg("zendesk_sync: %s", activity)));
+}
 
 /*
  * SPI_connect and read the rows of one run from a state table, with a fresh
@@ -414,6 +438,7 @@ wait_for_worker(BackgroundWorkerHandle *handle, int64 run_id)
 						(errcode(ERRCODE_ADMIN_SHUTDOWN),
 						 errmsg("postmaster exited during zendesk_sync")));
 			report_progress(run_id, &seen);
+			report_wait(pid, &seen);
 			/* the worker's exit sets our latch (bgw_notify_pid) */
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 1000L, PG_WAIT_EXTENSION);

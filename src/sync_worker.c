@@ -27,6 +27,7 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "common/base64.h"
 #include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -50,6 +51,7 @@ typedef struct SyncRun
 	char	   *server_name;
 	NameData	server_nd;		/* the same, as a name parameter */
 	char	   *ext_schema;		/* quoted */
+	List	   *secrets;		/* credentials as they could be echoed back */
 	Oid			ext_owner;
 	MemoryContext cxt;
 	char	   *auth_error;		/* credentials rejected: skip later streams */
@@ -146,6 +148,31 @@ end_spi_and_commit(void)
 	CommitTransactionCommand();
 }
 
+/* The stream in progress, for mark_terminated() and report_wait(). */
+static StreamSync *current_stream = NULL;
+
+static void report_activity(StreamSync *ss, const char *what);
+
+/*
+ * zd_wait_hook: the worker's pg_stat_activity says what it waits for, and
+ * zendesk_sync() passes that on to its caller as a NOTICE.
+ */
+static void
+report_wait(long ms, const char *why)
+{
+	char		what[128];
+
+	if (current_stream == NULL)
+		return;
+	if (ms < 0)
+	{
+		report_activity(current_stream, "fetching");
+		return;
+	}
+	snprintf(what, sizeof(what), "waiting %ld s (%s)", (ms + 999) / 1000, why);
+	report_activity(current_stream, what);
+}
+
 static void
 report_activity(StreamSync *ss, const char *what)
 {
@@ -223,6 +250,7 @@ start_stream(StreamSync *ss, StreamState *st)
 	int64		old_run;
 	bool		old_run_null;
 	bool		created;
+	bool		other_server;
 
 	args[0] = NameGetDatum(&run->server_nd);
 	args[1] = CStringGetTextDatum(ss->res->name);
@@ -234,7 +262,7 @@ start_stream(StreamSync *ss, StreamState *st)
 	exec_as_owner(run, psprintf("INSERT INTO %s.zendesk_sync_state (server, stream) VALUES ($1, $2) "
 								"ON CONFLICT DO NOTHING", S),
 				  2, argtypes, args, NULL, SPI_OK_INSERT);
-	exec_as_owner(run, psprintf("SELECT cursor, start_time, high_water, status, run_id, target_schema "
+	exec_as_owner(run, psprintf("SELECT cursor, start_time, high_water, status, run_id, target_schema, server_oid "
 								"FROM %s.zendesk_sync_state WHERE server = $1 AND stream = $2 FOR UPDATE", S),
 				  2, argtypes, args, NULL, SPI_OK_SELECT);
 	tup = SPI_tuptable->vals[0];
@@ -252,17 +280,22 @@ start_stream(StreamSync *ss, StreamState *st)
 	d = SPI_getbinval(tup, desc, 5, &old_run_null);
 	old_run = old_run_null ? 0 : DatumGetInt64(d);
 	old_schema = SPI_getvalue(tup, desc, 6);
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	other_server = !isnull && DatumGetObjectId(d) != run->req.serverid;
 
 	/*
 	 * The position belongs to the table it filled.  A table created just now
 	 * (first run, or dropped by hand) or a different target schema starts
 	 * over from start_date, or it would only get the changes from here on.
 	 */
-	if ((created || (old_schema && strcmp(old_schema, NameStr(run->req.target_schema)) != 0)) &&
+	if ((created || other_server ||
+		 (old_schema && strcmp(old_schema, NameStr(run->req.target_schema)) != 0)) &&
 		(st->cursor || st->has_start_time || st->has_high_water))
 	{
 		note(ss, "%s: full export from start_date",
-			 created ? "local table was missing" : "target schema changed");
+			 created ? "local table was missing" :
+			 other_server ? "the server was dropped and created again" :
+			 "target schema changed");
 		st->cursor = NULL;
 		st->has_start_time = st->has_high_water = false;
 		exec_as_owner(run, psprintf("UPDATE %s.zendesk_sync_state SET cursor = NULL, start_time = NULL, "
@@ -276,8 +309,8 @@ start_stream(StreamSync *ss, StreamState *st)
 		note(ss, "resumed after run " INT64_FORMAT " was interrupted", old_run);
 
 	exec_as_owner(run, psprintf("UPDATE %s.zendesk_sync_state SET status = 'running', pages = 0, records = 0, "
-								"last_started_at = now(), last_error = NULL, run_id = $3, target_schema = $4 "
-								"WHERE server = $1 AND stream = $2", S),
+								"last_started_at = now(), last_error = NULL, run_id = $3, target_schema = $4, "
+								"server_oid = %u WHERE server = $1 AND stream = $2", S, run->req.serverid),
 				  4, argtypes, args, NULL, SPI_OK_UPDATE);
 	exec_as_owner(run, psprintf("INSERT INTO %s.zendesk_sync_runs (run_id, server, stream, status) "
 								"VALUES ($3, $1, $2, 'running')", S),
@@ -320,8 +353,9 @@ apply_page(StreamSync *ss, ZdExport *exp)
 			args[2] = CStringGetTextDatum(exp->cursor);
 		else
 			nulls[2] = 'n';
+		/* the position export.c vetted, which is page->end_time */
 		if (ss->res->kind == ZD_EXPORT_TIME && page->has_end_time)
-			args[3] = TimestampTzGetDatum(epoch_to_timestamptz(page->end_time));
+			args[3] = TimestampTzGetDatum(epoch_to_timestamptz(exp->start_time));
 		else
 			nulls[3] = 'n';
 		if (has_high)
@@ -347,6 +381,63 @@ apply_page(StreamSync *ss, ZdExport *exp)
 	ss->records += n;
 }
 
+/*
+ * Remember the user mapping's credentials, raw and as the Basic header
+ * encodes them, so that no stored message can carry them: a proxy or an
+ * error page may echo the request's headers back in its body.
+ */
+static void
+remember_secrets(SyncRun *run, const ZdServerOptions *opts)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+	if (run->secrets == NIL)
+	{
+		if (opts->api_token)
+		{
+			char	   *raw = psprintf("%s/token:%s", opts->email, opts->api_token);
+			int			len = pg_b64_enc_len(strlen(raw));
+			char	   *enc = palloc0(len + 1);
+
+			run->secrets = lappend(run->secrets, pstrdup(opts->api_token));
+			if (pg_b64_encode(raw, strlen(raw), enc, len) > 0)
+				run->secrets = lappend(run->secrets, enc);
+		}
+		if (opts->oauth_token)
+			run->secrets = lappend(run->secrets, pstrdup(opts->oauth_token));
+	}
+	MemoryContextSwitchTo(old);
+}
+
+static char *
+redact_secrets(SyncRun *run, const char *msg)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	char	   *cur = pstrdup(msg);
+
+	foreach(lc, run->secrets)
+	{
+		const char *secret = lfirst(lc);
+		size_t		slen = strlen(secret);
+		const char *p = cur,
+				   *hit;
+
+		if (slen < 4)
+			continue;
+		initStringInfo(&buf);
+		while ((hit = strstr(p, secret)) != NULL)
+		{
+			appendBinaryStringInfo(&buf, p, hit - p);
+			appendStringInfoString(&buf, "[redacted]");
+			p = hit + slen;
+		}
+		appendStringInfoString(&buf, p);
+		cur = buf.data;
+	}
+	return cur;
+}
+
 /* Mark the stream's outcome in the state and run rows. */
 static void
 finish_stream(StreamSync *ss, bool ok, const char *error)
@@ -363,7 +454,7 @@ finish_stream(StreamSync *ss, bool ok, const char *error)
 	args[2] = Int64GetDatum(run->req.run_id);
 	args[3] = CStringGetTextDatum(ok ? "ok" : "failed");
 	if (message)
-		args[4] = CStringGetTextDatum(message);
+		args[4] = CStringGetTextDatum(redact_secrets(run, message));
 	else
 		nulls[4] = 'n';
 
@@ -406,6 +497,7 @@ sync_stream(StreamSync *ss)
 	begin_spi();
 	start_stream(ss, &st);
 	opts = zd_get_server_options(run->req.serverid, run->req.userid, true);
+	remember_secrets(run, opts);
 	conn = zd_get_connection(run->req.serverid, run->req.userid);
 	/* opts dies with this transaction: keep what later pages need */
 	start_date = opts->start_date;
@@ -509,8 +601,6 @@ record_already_running(SyncRun *run, const ZdResource *res)
 	end_spi_and_commit();
 }
 
-/* The stream in progress, for mark_terminated(). */
-static StreamSync *current_stream = NULL;
 
 /*
  * pg_terminate_backend, a cancelled caller and a shutdown end the worker
@@ -602,6 +692,7 @@ run_stream(SyncRun *run, int index)
 		/* the hint says what to do (e.g. that exports need an admin) */
 		if (edata->hint)
 			msg = psprintf("%s Hint: %s", msg, edata->hint);
+		msg = redact_secrets(run, msg);
 		ereport(LOG,
 				(errmsg("zendesk_sync %s: stream %s failed: %s",
 						run->server_name, ss->res->name, msg)));
@@ -625,6 +716,7 @@ zendesk_sync_worker_main(Datum arg)
 	Oid			ext_schema;
 	uint32		flags = 0;
 
+	memset(&run, 0, sizeof(run));
 	memcpy(&run.req, MyBgworkerEntry->bgw_extra, sizeof(ZdSyncRequest));
 
 	/* SIGTERM (pg_terminate_backend) becomes FATAL at the next interrupt check */
@@ -635,6 +727,7 @@ zendesk_sync_worker_main(Datum arg)
 #endif
 	BackgroundWorkerInitializeConnectionByOid(run.req.dbid, run.req.userid, flags);
 	before_shmem_exit(mark_terminated, (Datum) 0);
+	zd_wait_hook = report_wait;
 
 	/* the caller's settings */
 	zd_holdback_seconds = run.req.holdback;

@@ -121,6 +121,12 @@ extern ZdHttpResponse *zd_http_get(ZdConnection *conn, const char *path_and_quer
 extern void zd_http_status_error(const ZdHttpResponse *resp,
 								 const char *request) pg_attribute_noreturn();
 
+/*
+ * Called before a wait the user should hear about (rate limit, retry), and
+ * with ms = -1 after it.  The sync worker shows it in pg_stat_activity.
+ */
+extern void (*zd_wait_hook) (long ms, const char *why);
+
 /* Interruptible sleep on the process latch; CHECK_FOR_INTERRUPTS inside. */
 extern void zd_sleep_ms(long ms);
 
