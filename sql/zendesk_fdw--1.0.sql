@@ -39,7 +39,7 @@ CREATE TABLE zendesk_sync_state (
   last_error      text,
   target_schema   name,
   run_id          bigint,
-  server_oid      oid,
+  server_url      text,
   PRIMARY KEY (server, stream)
 );
 
@@ -49,7 +49,7 @@ COMMENT ON COLUMN zendesk_sync_state.start_time IS 'start_time of the next reque
 COMMENT ON COLUMN zendesk_sync_state.high_water IS 'newest change time among committed records, from the records themselves';
 COMMENT ON COLUMN zendesk_sync_state.pages IS 'pages committed by the current or last run';
 COMMENT ON COLUMN zendesk_sync_state.records IS 'records committed by the current or last run';
-COMMENT ON COLUMN zendesk_sync_state.server_oid IS 'the server the position belongs to: a server dropped and created again under the same name starts over';
+COMMENT ON COLUMN zendesk_sync_state.server_url IS 'the account the position belongs to (the server''s base URL): a server pointed at another account starts over';
 
 /* Run history, pruned to zendesk_fdw.sync_runs_retention days by each run. */
 CREATE TABLE zendesk_sync_runs (

@@ -235,7 +235,7 @@ typedef struct StreamState
  * lock), so its run is marked failed.
  */
 static void
-start_stream(StreamSync *ss, StreamState *st)
+start_stream(StreamSync *ss, StreamState *st, const char *base_url)
 {
 	SyncRun    *run = ss->run;
 	Oid			argtypes[4] = {NAMEOID, TEXTOID, INT8OID, NAMEOID};
@@ -251,6 +251,7 @@ start_stream(StreamSync *ss, StreamState *st)
 	bool		old_run_null;
 	bool		created;
 	bool		other_server;
+	char	   *old_url;
 
 	args[0] = NameGetDatum(&run->server_nd);
 	args[1] = CStringGetTextDatum(ss->res->name);
@@ -262,7 +263,7 @@ start_stream(StreamSync *ss, StreamState *st)
 	exec_as_owner(run, psprintf("INSERT INTO %s.zendesk_sync_state (server, stream) VALUES ($1, $2) "
 								"ON CONFLICT DO NOTHING", S),
 				  2, argtypes, args, NULL, SPI_OK_INSERT);
-	exec_as_owner(run, psprintf("SELECT cursor, start_time, high_water, status, run_id, target_schema, server_oid "
+	exec_as_owner(run, psprintf("SELECT cursor, start_time, high_water, status, run_id, target_schema, server_url "
 								"FROM %s.zendesk_sync_state WHERE server = $1 AND stream = $2 FOR UPDATE", S),
 				  2, argtypes, args, NULL, SPI_OK_SELECT);
 	tup = SPI_tuptable->vals[0];
@@ -280,8 +281,8 @@ start_stream(StreamSync *ss, StreamState *st)
 	d = SPI_getbinval(tup, desc, 5, &old_run_null);
 	old_run = old_run_null ? 0 : DatumGetInt64(d);
 	old_schema = SPI_getvalue(tup, desc, 6);
-	d = SPI_getbinval(tup, desc, 7, &isnull);
-	other_server = !isnull && DatumGetObjectId(d) != run->req.serverid;
+	old_url = SPI_getvalue(tup, desc, 7);
+	other_server = old_url != NULL && strcmp(old_url, base_url) != 0;
 
 	/*
 	 * The position belongs to the table it filled.  A table created just now
@@ -294,7 +295,7 @@ start_stream(StreamSync *ss, StreamState *st)
 	{
 		note(ss, "%s: full export from start_date",
 			 created ? "local table was missing" :
-			 other_server ? "the server was dropped and created again" :
+			 other_server ? "the server now points at another account" :
 			 "target schema changed");
 		st->cursor = NULL;
 		st->has_start_time = st->has_high_water = false;
@@ -310,7 +311,8 @@ start_stream(StreamSync *ss, StreamState *st)
 
 	exec_as_owner(run, psprintf("UPDATE %s.zendesk_sync_state SET status = 'running', pages = 0, records = 0, "
 								"last_started_at = now(), last_error = NULL, run_id = $3, target_schema = $4, "
-								"server_oid = %u WHERE server = $1 AND stream = $2", S, run->req.serverid),
+								"server_url = %s WHERE server = $1 AND stream = $2", S,
+								quote_literal_cstr(base_url)),
 				  4, argtypes, args, NULL, SPI_OK_UPDATE);
 	exec_as_owner(run, psprintf("INSERT INTO %s.zendesk_sync_runs (run_id, server, stream, status) "
 								"VALUES ($3, $1, $2, 'running')", S),
@@ -495,9 +497,9 @@ sync_stream(StreamSync *ss)
 	report_activity(ss, "starting");
 	begin_tx();
 	begin_spi();
-	start_stream(ss, &st);
 	opts = zd_get_server_options(run->req.serverid, run->req.userid, true);
 	remember_secrets(run, opts);
+	start_stream(ss, &st, opts->base_url);
 	conn = zd_get_connection(run->req.serverid, run->req.userid);
 	/* opts dies with this transaction: keep what later pages need */
 	start_date = opts->start_date;
