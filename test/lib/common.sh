@@ -31,6 +31,7 @@ ZD_PACKAGES=(
 	"postgresql-${ZD_PG_MAJOR}" "postgresql-server-dev-${ZD_PG_MAJOR}"
 	libcurl4-openssl-dev libjson-c-dev "postgresql-${ZD_PG_MAJOR}-cron"
 	libipc-run-perl python3 curl make gcc pkg-config
+	clang-14 libclang-rt-14-dev llvm-14
 )
 ZD_READY_RE='zendesk mock listening on http://[^[:space:]]+'
 
