@@ -1,6 +1,6 @@
 --
 -- Helpers for the field_* tests: the real-world failure cases of
--- ../shared/field-cases.md (F01..F30), each replayed against the mock.
+-- the field cases of real Zendesk sync failures (F01..F30, see docs/reliability.md), each replayed against the mock.
 --
 -- Every field test uses a server of its own (so its zendesk_sync_state rows
 -- and its local schema start empty), resets the mock to the data it needs,
