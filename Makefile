@@ -6,6 +6,7 @@ OBJS = \
 	src/http.o \
 	src/page.o \
 	src/row_map.o \
+	src/jsonb_write.o \
 	src/resource.o \
 	src/export.o \
 	src/fdw_plan.o \

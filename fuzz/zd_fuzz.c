@@ -92,6 +92,9 @@ static MemoryContext fuzz_cxt = NULL;
 static uint64 fuzz_inputs = 0;
 static uint64 fuzz_errors = 0;
 static char fuzz_last_error[512];	/* message of the last ERROR caught */
+static bool fuzz_selftest = false;	/* --zd-selftest: see zd_fuzz_one */
+
+#define ZD_SELFTEST_MAGIC "ZDFUZZ-SELFTEST"
 
 static const char *const content_types[4] = {
 	"application/json; charset=utf-8", "text/html", "", "text/plain"
@@ -254,6 +257,22 @@ zd_fuzz_one(const uint8_t *data, size_t size)
 		return -1;				/* not added to the corpus */
 	fuzz_inputs++;
 
+	/*
+	 * The pipeline's own test (fuzz/run.sh, --zd-selftest): this input reads
+	 * past a malloc'd buffer, and the run must report it as a crash.
+	 */
+	if (fuzz_selftest && size > strlen(ZD_SELFTEST_MAGIC) &&
+		memcmp(data + 1, ZD_SELFTEST_MAGIC, strlen(ZD_SELFTEST_MAGIC)) == 0)
+	{
+		char	   *buf = malloc(8);
+		volatile char c;
+
+		memcpy(buf, "selftes", 8);
+		c = buf[8 + (data[0] & 1)];	/* heap-buffer-overflow */
+		free(buf);
+		(void) c;
+	}
+
 	old = MemoryContextSwitchTo(fuzz_cxt);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(fuzz_cxt);
@@ -324,9 +343,16 @@ zd_fuzz_run(PG_FUNCTION_ARGS)
 	deconstruct_array(args, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
 	argv = MemoryContextAllocZero(TopMemoryContext, sizeof(char *) * (n + 2));
 	argv[0] = MemoryContextStrdup(TopMemoryContext, "zd_fuzz");
+	argc = 1;
 	for (int i = 0; i < n; i++)
-		argv[i + 1] = MemoryContextStrdup(TopMemoryContext, text_to_cstring((text *) DatumGetPointer(elems[i])));
-	argc = n + 1;
+	{
+		char	   *a = text_to_cstring((text *) DatumGetPointer(elems[i]));
+
+		if (strcmp(a, "--zd-selftest") == 0)
+			fuzz_selftest = true;
+		else
+			argv[argc++] = MemoryContextStrdup(TopMemoryContext, a);
+	}
 
 	fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (fd < 0)

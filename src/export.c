@@ -298,6 +298,31 @@ no_progress(ZdExport *exp, const char *request, const char *why)
 	pg_unreachable();
 }
 
+/*
+ * Ask for the page after the current one now, so Zendesk builds it while
+ * the caller writes this one.  Only the request that zd_export_next_page
+ * will make next is sent (the same computation, without its errors); if
+ * that turns out different after all, http.c drops the head start.
+ */
+static void
+prefetch_next(ZdExport *exp)
+{
+	int64		start;
+
+	if (exp->res->kind == ZD_EXPORT_CURSOR && exp->cursor != NULL)
+	{
+		zd_http_prefetch(exp->conn, build_request(exp->res, exp->cursor, 0,
+												  exp->per_page));
+		return;
+	}
+	start = clamp_for_server(exp, exp->start_time);
+	if (start < exp->start_time ||
+		(exp->has_last_start && start <= exp->last_start))
+		return;					/* caught up, or an error to raise later */
+	zd_http_prefetch(exp->conn, build_request(exp->res, NULL, start,
+											  exp->per_page));
+}
+
 ZdPageResult
 zd_export_next_page(ZdExport *exp)
 {
@@ -527,6 +552,8 @@ zd_export_next_page(ZdExport *exp)
 
 	if (page->end_of_stream)
 		exp->done = true;
+	else if (exp->prefetch)
+		prefetch_next(exp);
 
 	MemoryContextSwitchTo(oldcxt);
 	return ZD_PAGE_OK;

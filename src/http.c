@@ -5,7 +5,12 @@
  *
  * One curl easy handle per (server, user) lives as long as the backend, so
  * TCP/TLS connections are kept alive between pages.  The handle is reset
- * before every request and configured from scratch.
+ * before every request and configured from scratch.  It runs in a multi
+ * handle of its own, so a request can be started before its answer is
+ * needed: the sync worker asks for the next export page before it writes
+ * the current one (zd_http_prefetch), and Zendesk builds the page while
+ * PostgreSQL writes.  A prefetched request is just a head start for the
+ * zd_http_get of the same URL; any other request abandons it.
  *
  * Retries say why in the log (rate limit vs. transient server error).  An
  * export page that the server fails to build (500/502/504) is asked for
@@ -71,6 +76,10 @@ struct ZdConnection
 	char	   *origin;			/* "scheme://host[:port]" of base_url */
 	struct curl_slist *headers; /* Accept + Authorization (malloc'd) */
 	StringInfoData url;			/* URL of the current request */
+	CURLM	   *multi;			/* runs curl; owns the kept-alive connections */
+	bool		attached;		/* curl is in multi: a transfer is running */
+	char	   *prefetch_url;	/* malloc'd: the URL a running prefetch asks
+								 * for; NULL when none */
 
 	/* body of the current response, malloc'd and reused across requests */
 	char	   *body;
@@ -306,6 +315,8 @@ zd_build_headers(const ZdServerOptions *o)
 	return full;
 }
 
+static void zd_transfer_abandon(ZdConnection *conn);
+
 /* (Re)read options; on ERROR the entry stays invalid and is retried. */
 static void
 zd_load_options(ZdConnection *conn)
@@ -316,6 +327,9 @@ zd_load_options(ZdConnection *conn)
 	ForeignServer *server;
 	const char *sep;
 	struct curl_slist *headers;
+
+	/* a running transfer uses the headers that are about to be freed */
+	zd_transfer_abandon(conn);
 
 	/* the fetched options hold the credentials: free them all at once */
 	tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "zendesk_fdw options",
@@ -401,6 +415,10 @@ zd_get_connection(Oid serverid, Oid userid)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
 				 errmsg("could not create a libcurl handle")));
+	if (conn->multi == NULL && (conn->multi = curl_multi_init()) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl multi handle")));
 	if (!conn->valid)
 		zd_load_options(conn);
 	return conn;
@@ -522,14 +540,38 @@ zd_transport_retryable(CURLcode rc)
 				 #opt, curl_easy_strerror(setopt_rc_)); \
 	} while (0)
 
-/* One transfer of conn->url; the outcome is left in conn. */
-static CURLcode
-zd_perform(ZdConnection *conn)
+/*
+ * Stop a running transfer, if any (its connection is closed by curl).  The
+ * body buffer and the header fields then belong to the next transfer.
+ */
+static void
+zd_transfer_abandon(ZdConnection *conn)
+{
+	if (conn->attached)
+	{
+		(void) curl_multi_remove_handle(conn->multi, conn->curl);
+		conn->attached = false;
+	}
+	if (conn->prefetch_url != NULL)
+	{
+		free(conn->prefetch_url);
+		conn->prefetch_url = NULL;
+	}
+}
+
+/*
+ * Start a transfer of conn->url: configure the handle and let curl send the
+ * request.  The answer is collected by zd_transfer_finish.
+ */
+static void
+zd_transfer_start(ZdConnection *conn)
 {
 	CURL	   *h = conn->curl;
 	const ZdServerOptions *o = &conn->opts;
-	CURLcode	rc;
-	size_t		len;
+	CURLMcode	mc;
+	int			running;
+
+	zd_transfer_abandon(conn);
 
 	if (conn->body != NULL && conn->body_cap > ZD_BODY_KEEP_BYTES)
 	{
@@ -581,15 +623,90 @@ zd_perform(ZdConnection *conn)
 	ZD_SETOPT(h, CURLOPT_XFERINFODATA, (void *) conn);
 	ZD_SETOPT(h, CURLOPT_NOPROGRESS, 0L);
 
+	if ((mc = curl_multi_add_handle(conn->multi, h)) != CURLM_OK)
+		elog(ERROR, "zendesk_fdw: curl_multi_add_handle failed: %s",
+			 curl_multi_strerror(mc));
+	conn->attached = true;
+	/* connects (or reuses the kept-alive connection) and sends */
+	if ((mc = curl_multi_perform(conn->multi, &running)) != CURLM_OK)
+	{
+		zd_transfer_abandon(conn);
+		elog(ERROR, "zendesk_fdw: curl_multi_perform failed: %s",
+			 curl_multi_strerror(mc));
+	}
+}
+
+/*
+ * Run the started transfer to its end.  curl is driven here, in plain code:
+ * the progress callback only asks it to abort on a pending interrupt, and
+ * signals cut the poll short, so a cancel is seen at once.
+ */
+static CURLcode
+zd_transfer_finish(ZdConnection *conn)
+{
+	CURLcode	rc = CURLE_GOT_NOTHING;
+	CURLMcode	mc = CURLM_OK;
+	CURLMsg    *msg;
+	int			running = 1;
+	int			left;
+	size_t		len;
+
+	Assert(conn->attached);
 	pgstat_report_wait_start(PG_WAIT_EXTENSION);
-	rc = curl_easy_perform(h);
+	for (;;)
+	{
+		mc = curl_multi_perform(conn->multi, &running);
+		if (mc != CURLM_OK || running == 0)
+			break;
+#if LIBCURL_VERSION_NUM >= 0x074200		/* 7.66.0 */
+		mc = curl_multi_poll(conn->multi, NULL, 0, 1000, NULL);
+#else
+		mc = curl_multi_wait(conn->multi, NULL, 0, 1000, NULL);
+#endif
+		if (mc != CURLM_OK)
+			break;
+	}
 	pgstat_report_wait_end();
+
+	while ((msg = curl_multi_info_read(conn->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == conn->curl)
+			rc = msg->data.result;
+	zd_transfer_abandon(conn);
+	if (mc != CURLM_OK)
+		elog(ERROR, "zendesk_fdw: libcurl failed: %s", curl_multi_strerror(mc));
 
 	conn->body[conn->body_len] = '\0';
 	len = strlen(conn->errbuf);
 	while (len > 0 && strchr("\r\n ", conn->errbuf[len - 1]) != NULL)
 		conn->errbuf[--len] = '\0';
 	return rc;
+}
+
+/* Set conn->url to base_url + path_and_query */
+static void
+zd_set_url(ZdConnection *conn, const char *path_and_query)
+{
+	resetStringInfo(&conn->url);
+	appendStringInfoString(&conn->url, conn->opts.base_url);
+	if (path_and_query[0] != '/')
+		appendStringInfoChar(&conn->url, '/');
+	appendStringInfoString(&conn->url, path_and_query);
+}
+
+void
+zd_http_prefetch(ZdConnection *conn, const char *path_and_query)
+{
+	zd_transfer_abandon(conn);
+
+	/* a paced export waits in zd_http_get, where the wait is reported */
+	if (strstr(path_and_query, "/incremental/") != NULL &&
+		conn->export_pace_until > GetCurrentTimestamp())
+		return;
+	zd_set_url(conn, path_and_query);
+	zd_transfer_start(conn);
+	conn->prefetch_url = strdup(conn->url.data);
+	if (conn->prefetch_url == NULL)
+		zd_transfer_abandon(conn);	/* no memory: just no head start */
 }
 
 /*
@@ -682,14 +799,16 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 	int			hops = 0;
 	int			aborted = 0;
 	int			shrunk_to = 0;
+	bool		prefetched;
 
-	resetStringInfo(&conn->url);
-	appendStringInfoString(&conn->url, o->base_url);
-	if (path_and_query[0] != '/')
-		appendStringInfoChar(&conn->url, '/');
-	appendStringInfoString(&conn->url, path_and_query);
+	zd_set_url(conn, path_and_query);
 
-	if (is_export)
+	/* the request may be on its way already (it was paced then) */
+	prefetched = conn->attached && conn->prefetch_url != NULL &&
+		strcmp(conn->prefetch_url, conn->url.data) == 0;
+	if (!prefetched)
+		zd_transfer_abandon(conn);
+	if (is_export && !prefetched)
 		zd_pace_exports(conn, path_and_query, true);
 
 	for (;;)
@@ -703,7 +822,10 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 					new_pp;
 
 		CHECK_FOR_INTERRUPTS();
-		rc = zd_perform(conn);
+		if (!prefetched)
+			zd_transfer_start(conn);
+		prefetched = false;
+		rc = zd_transfer_finish(conn);
 		path = zd_url_path(conn->url.data);
 
 		if (rc == CURLE_ABORTED_BY_CALLBACK)

@@ -110,6 +110,7 @@ struct ZdRowMapper
 	int			natts;
 	ZdMapCol   *cols;
 	bool		utf8db;			/* database encoding is UTF8 */
+	ZdJsonbWriter *writer;		/* jsonb columns */
 
 	/* state of the record being filled, for messages */
 	struct json_object *record;
@@ -203,7 +204,7 @@ zd_bad_utf8(ZdRowMapper *m, const char *s, int len)
  * U+FFFD (counted in *nuls), verified as UTF-8, converted to the server
  * encoding.  May return s itself (json-c strings are NUL-terminated).
  */
-static char *
+char *
 zd_clean_string(ZdRowMapper *m, const char *s, int len, int *outlen, int *nuls)
 {
 	const char *nul = (len > 0) ? memchr(s, '\0', len) : NULL;
@@ -611,135 +612,40 @@ zd_convert(ZdRowMapper *m, ZdConv *cv, struct json_object *val, int elemidx,
 	return (Datum) 0;			/* keep compiler quiet */
 }
 
-/* ---- jsonb straight from the json-c tree ---- */
+/* ---- jsonb: written by jsonb_write.c ---- */
 
-static void
-zd_jsonb_string(ZdRowMapper *m, JsonbValue *v, const char *s, int len, int *nuls)
+Datum
+zd_json_int_numeric(struct json_object *v)
 {
-	int			outlen;
+	uint64		big;
 
-	v->type = jbvString;
-	v->val.string.val = zd_clean_string(m, s, len, &outlen, nuls);
-	if (outlen > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("Zendesk string of %d bytes is too long for jsonb", outlen)));
-	v->val.string.len = outlen;
+	if (zd_json_uint64_big(v, &big))
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), UINT64_FORMAT, big);
+		return NumericGetDatum(zd_text_numeric(buf));
+	}
+	return NumericGetDatum(zd_int64_numeric(json_object_get_int64(v)));
 }
 
-static void
-zd_jsonb_scalar(ZdRowMapper *m, struct json_object *obj, JsonbValue *v, int *nuls)
+Datum
+zd_json_text_numeric(const char *s)
 {
-	switch (json_object_get_type(obj))
-	{
-		case json_type_boolean:
-			v->type = jbvBool;
-			v->val.boolean = json_object_get_boolean(obj) != 0;
-			break;
-		case json_type_int:
-			{
-				uint64		big;
-
-				v->type = jbvNumeric;
-				if (zd_json_uint64_big(obj, &big))
-				{
-					char		buf[32];
-
-					snprintf(buf, sizeof(buf), UINT64_FORMAT, big);
-					v->val.numeric = zd_text_numeric(buf);
-				}
-				else
-					v->val.numeric = zd_int64_numeric(json_object_get_int64(obj));
-				break;
-			}
-		case json_type_double:
-			{
-				/* json-c keeps the parsed text: 12.50, 0.0, -1e3 stay exact */
-				const char *txt = json_object_to_json_string_ext(obj, ZD_JSON_TEXT_FLAGS);
-
-				if (!isfinite(json_object_get_double(obj)))
-				{
-					/* NaN/Infinity are not JSON numbers: store the text */
-					zd_jsonb_string(m, v, txt, (int) strlen(txt), nuls);
-					break;
-				}
-				v->type = jbvNumeric;
-				v->val.numeric = zd_text_numeric(txt);
-				break;
-			}
-		case json_type_string:
-			zd_jsonb_string(m, v, json_object_get_string(obj),
-							json_object_get_string_len(obj), nuls);
-			break;
-		default:
-			v->type = jbvNull;
-			break;
-	}
-}
-
-static JsonbValue *
-zd_push_jsonb(ZdRowMapper *m, JsonbParseState **ps, JsonbIteratorToken tok,
-			  struct json_object *obj, int *nuls)
-{
-	JsonbValue	v;
-
-	check_stack_depth();
-	if (json_object_is_type(obj, json_type_object))
-	{
-		struct json_object_iterator it = json_object_iter_begin(obj);
-		struct json_object_iterator itend = json_object_iter_end(obj);
-
-		pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-		while (!json_object_iter_equal(&it, &itend))
-		{
-			/* json-c keys are C strings: a \u0000 in a key truncated it */
-			const char *k = json_object_iter_peek_name(&it);
-
-			zd_jsonb_string(m, &v, k, (int) strlen(k), nuls);
-			pushJsonbValue(ps, WJB_KEY, &v);
-			zd_push_jsonb(m, ps, WJB_VALUE, json_object_iter_peek_value(&it), nuls);
-			json_object_iter_next(&it);
-		}
-		return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
-	}
-	if (json_object_is_type(obj, json_type_array))
-	{
-		size_t		n = json_object_array_length(obj);
-		size_t		i;
-
-		pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-		for (i = 0; i < n; i++)
-			zd_push_jsonb(m, ps, WJB_ELEM, json_object_array_get_idx(obj, i), nuls);
-		return pushJsonbValue(ps, WJB_END_ARRAY, NULL);
-	}
-	zd_jsonb_scalar(m, obj, &v, nuls);
-	return pushJsonbValue(ps, tok, &v);
+	return NumericGetDatum(zd_text_numeric(s));
 }
 
 static Datum
 zd_jsonb(ZdRowMapper *m, struct json_object *obj, int *nuls)
 {
-	JsonbParseState *ps = NULL;
-	JsonbValue	scalar;
-	JsonbValue *res;
-
-	if (json_object_is_type(obj, json_type_object) ||
-		json_object_is_type(obj, json_type_array))
-		res = zd_push_jsonb(m, &ps, WJB_VALUE, obj, nuls);
-	else
-	{
-		/* JsonbValueToJsonb wraps a bare scalar itself */
-		zd_jsonb_scalar(m, obj, &scalar, nuls);
-		res = &scalar;
-	}
-	return JsonbPGetDatum(JsonbValueToJsonb(res));
+	return zd_jsonb_write(m->writer, obj, m, nuls);
 }
 
 Datum
 zd_json_to_jsonb(struct json_object *obj)
 {
 	int			nuls = 0;
-	Datum		result = zd_jsonb(NULL, obj, &nuls);
+	Datum		result = zd_jsonb_write(zd_jsonb_writer_create(), obj, NULL, &nuls);
 
 	if (nuls > 0)
 		ereport(WARNING,
@@ -795,6 +701,7 @@ zd_mapper_create(TupleDesc tupdesc, char **keys, const char *relname)
 	m->cols = palloc0(sizeof(ZdMapCol) * Max(m->natts, 1));
 	m->utf8db = (GetDatabaseEncoding() == PG_UTF8);
 	m->curcol = -1;
+	m->writer = zd_jsonb_writer_create();
 
 	for (i = 0; i < m->natts; i++)
 	{

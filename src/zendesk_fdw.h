@@ -117,6 +117,15 @@ extern const ZdServerOptions *zd_connection_options(ZdConnection *conn);
  */
 extern ZdHttpResponse *zd_http_get(ZdConnection *conn, const char *path_and_query);
 
+/*
+ * Send GET base_url + path_and_query now and leave the answer on its way:
+ * the next zd_http_get of the same path collects it (with the usual
+ * retries); any other request abandons it.  Nothing is sent while export
+ * pacing asks to wait.  The response of the previous request must not be
+ * used after this call (its buffer is reused).
+ */
+extern void zd_http_prefetch(ZdConnection *conn, const char *path_and_query);
+
 /* ERROR for a status the caller cannot use, with the start of the body */
 extern void zd_http_status_error(const ZdHttpResponse *resp,
 								 const char *request) pg_attribute_noreturn();
@@ -238,6 +247,29 @@ extern void zd_mapper_fill(ZdRowMapper *mapper, struct json_object *record,
 /* jsonb Datum for any json-c value (used for the whole record and nested) */
 extern Datum zd_json_to_jsonb(struct json_object *obj);
 
+/*
+ * A json-c string made fit for the server: NUL -> U+FFFD (counted in
+ * *nuls), checked as UTF-8, converted to the server encoding.  m names the
+ * column in errors and may be NULL.
+ */
+extern char *zd_clean_string(ZdRowMapper *m, const char *s, int len,
+							 int *outlen, int *nuls);
+/* numeric Datums of a json-c integer (any size) and of a JSON number's text */
+extern Datum zd_json_int_numeric(struct json_object *v);
+extern Datum zd_json_text_numeric(const char *s);
+
+/* ------------------------------------------------------------------------
+ * jsonb_write.c: json-c value -> jsonb, in jsonb's binary format directly
+ * ------------------------------------------------------------------------
+ */
+typedef struct ZdJsonbWriter ZdJsonbWriter;
+
+/* A writer remembers key orders; it lives in CurrentMemoryContext. */
+extern ZdJsonbWriter *zd_jsonb_writer_create(void);
+/* jsonb Datum of v (strings cleaned as zd_clean_string; m may be NULL) */
+extern Datum zd_jsonb_write(ZdJsonbWriter *w, struct json_object *v,
+							ZdRowMapper *m, int *nuls);
+
 /* The record's id as int64 for messages; false when absent */
 extern bool zd_record_id(struct json_object *record, int64 *id);
 
@@ -295,6 +327,8 @@ typedef struct ZdExport
 
 	bool		too_recent;		/* Zendesk refused start_time as too recent:
 								 * nothing new to export */
+	bool		prefetch;		/* ask for the next page as soon as a page is
+								 * parsed (callers that read every page) */
 } ZdExport;
 
 extern void zd_export_init(ZdExport *exp, ZdConnection *conn,

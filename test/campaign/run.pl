@@ -51,5 +51,5 @@ done_testing();
 my $out = Test::More->builder->output;
 print $out "\n==================== fault campaign ====================\n";
 print $out "$_\n" for $campaign->summary;
-printf $out "%d passed, %d failed\n", $campaign->{stats}{passed}, $campaign->{stats}{failed};
+print $out sprintf("%d passed, %d failed\n", $campaign->{stats}{passed}, $campaign->{stats}{failed});
 exit($campaign->{stats}{failed} ? 1 : 0);

@@ -78,4 +78,9 @@ rc=0
 		TESTDIR="$tapdir" TESTDATADIR="$tapdir/data" \
 		perl -I "$ZD_PGXS_PERL" -I test/lib -I test/campaign test/campaign/run.pl "${ARGS[@]}"
 ) 2>&1 </dev/null | tee "$OUT" || rc=$?
-exit "$rc"
+# the verdict is the last line (the TAP exit status can be disturbed by the
+# servers' shutdown at the end of the run)
+if grep -qE '^[0-9]+ passed, 0 failed$' "$OUT" && ! grep -qE '^[0-9]+ passed, [1-9][0-9]* failed$' "$OUT"; then
+	exit 0
+fi
+exit $((rc == 0 ? 1 : rc))

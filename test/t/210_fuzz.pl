@@ -20,6 +20,10 @@ note($out);
 
 is($rc, 0, 'fuzz/run.sh exits 0') or diag($out);
 like($out, qr/^fuzz: PASS$/m, 'the fuzz run passes');
+like($out, qr/selftest: a planted heap overflow was reported/,
+	'the pipeline reports a planted heap overflow (ASan is live in the target)');
+like($out, qr/(\d+) of \1 fixture export pages parsed and mapped without an error/,
+	'every fixture export page goes through the whole target without an error');
 my ($runs, $crashes, $replayed) =
   $out =~ /^fuzz: (\d+) executions .* (\d+) crash\(es\), (\d+) regression input/m;
 ok(defined $runs && $runs >= 10000, 'the fuzzer ran at least 10000 inputs (' . ($runs // 'none') . ')');
