@@ -5,7 +5,7 @@
  *		  mapping of zendesk_fdw, run inside a real PostgreSQL backend.
  *
  * Built only by fuzz/build.sh, never into zendesk_fdw.so: a separate module
- * (zd_fuzz.so) made of this file plus src/page.c, src/row_map.c and
+ * (zd_fuzz.so) made of this file plus src/page.c, src/row_map.c, src/jsonb_write.c and
  * src/resource.c compiled with -fsanitize=fuzzer-no-link,address,undefined.
  *
  * SELECT zd_fuzz_run(args text[], tables regclass[], log text) hands the
@@ -197,6 +197,32 @@ fuzz_unusual(FuzzTable *ft, struct json_object *rec)
 	CurrentResourceOwner = owner;
 }
 
+/*
+ * jsonb_write.c lays jsonb out itself: it must be byte for byte what
+ * PostgreSQL's jsonb_in makes of the same JSON text, or every later jsonb
+ * operation on the stored value could go wrong.  A difference aborts, which
+ * libFuzzer reports as a crash with the input.  Values jsonb_in refuses
+ * (\u0000, NaN) or changes (a NUL replaced by U+FFFD) are not compared.
+ */
+static void
+fuzz_check_jsonb_layout(struct json_object *rec, Datum jb)
+{
+	const char *txt = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN |
+													 JSON_C_TO_STRING_NOSLASHESCAPE);
+	Datum		ref;
+
+	if (strstr(txt, "\\u0000") != NULL || strstr(txt, "NaN") != NULL ||
+		strstr(txt, "Infinity") != NULL)
+		return;
+	ref = OidInputFunctionCall(F_JSONB_IN, unconstify(char *, txt), JSONBOID, -1);
+	if (VARSIZE(DatumGetPointer(ref)) != VARSIZE(DatumGetPointer(jb)) ||
+		memcmp(DatumGetPointer(ref), DatumGetPointer(jb), VARSIZE(DatumGetPointer(jb))) != 0)
+	{
+		fprintf(stderr, "zd_fuzz: jsonb written for %s differs from jsonb_in's\n", txt);
+		abort();
+	}
+}
+
 /* One input through the parser and the mappers; ERRORs propagate. */
 static void
 fuzz_process(const uint8_t *data, size_t size)
@@ -236,6 +262,7 @@ fuzz_process(const uint8_t *data, size_t size)
 				fuzz_map_record(&fuzz_tables[t], rec);
 		jb = zd_json_to_jsonb(rec);
 		(void) OidOutputFunctionCall(F_JSONB_OUT, jb);
+		fuzz_check_jsonb_layout(rec, jb);
 	}
 
 	/*

@@ -85,7 +85,10 @@ SELECT mock('DELETE', '/__mock/requests') IS NOT NULL AS cleared;
 SELECT mock('POST', '/__mock/faults', '{"kind": "429", "path": "/incremental/tickets/cursor", "query": {"cursor": "*"},
        "retry_after": 50, "times": -1}') IS NOT NULL AS armed;
 SELECT stream, status FROM zendesk_sync('field_rate', ARRAY['tickets'], wait => false);
-SELECT wait_for($$EXISTS (SELECT 1 FROM mock_requests() WHERE status = 429)$$);
+-- the request for page 2 goes out while page 1 is written (prefetch), so
+-- its 429 can come before page 1's checkpoint: wait for both
+SELECT wait_for($$EXISTS (SELECT 1 FROM mock_requests() WHERE status = 429)
+                  AND (SELECT cursor FROM field_state('field_rate', 'tickets')) IS NOT NULL$$);
 SELECT clock_timestamp() AS t0 \gset
 SELECT pg_cancel_backend(pid) FROM sync_workers();
 SELECT wait_for($$NOT EXISTS (SELECT 1 FROM sync_workers())$$);
