@@ -22,7 +22,7 @@
  * Rules that keep libcurl safe inside a backend:
  *	- curl callbacks never palloc, elog or CHECK_FOR_INTERRUPTS: a longjmp out
  *	  of libcurl would corrupt it.  They copy bytes and set flags only; errors
- *	  are raised after curl_easy_perform() has returned.
+ *	  are raised after curl_multi_perform() has returned.
  *	- the Authorization header lives only in a malloc'd curl_slist and never
  *	  reaches a message; messages name the origin and the path only.
  *
@@ -225,7 +225,7 @@ zd_header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
 /*
  * Called by libcurl about once a second even while no data flows.  It only
  * reads the interrupt flags; the interrupt itself is serviced by
- * CHECK_FOR_INTERRUPTS() after curl_easy_perform() returns.  Flags that
+ * CHECK_FOR_INTERRUPTS() after curl_multi_perform() returns.  Flags that
  * ProcessInterrupts() would leave pending (interrupts held off) are ignored,
  * or abort and retry would spin.
  */
