@@ -609,7 +609,7 @@ def machine():
     return {"nproc": os.cpu_count(), "cpu": model, "loadavg_at_start": load, "ram_gib": round(mem_kb / 1048576, 1),
             "kernel": platform.release(), "python": platform.python_version(),
             "postgres": psql("SHOW server_version", db="postgres"),
-            "settings": psql("SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) "
+            "settings": psql("SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) "
                              "FROM pg_settings WHERE name IN ('shared_buffers', 'fsync', 'synchronous_commit', "
                              "'max_wal_size', 'wal_level', 'checkpoint_timeout', 'full_page_writes')",
                              db="postgres")}
