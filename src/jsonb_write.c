@@ -21,7 +21,7 @@
  */
 #include "postgres.h"
 
-#include <math.h>
+#include <ctype.h>
 
 #include <json-c/json.h>
 
@@ -161,8 +161,14 @@ write_scalar(WriteState *ws, struct json_object *v, JEntry *je)
 				/* json-c keeps the parsed text: 12.50, 0.0, -1e3 stay exact */
 				const char *txt = json_object_to_json_string_ext(v, ZD_JSON_TEXT_FLAGS);
 
-				/* NaN/Infinity are not JSON numbers: stored as their text */
-				if (!isfinite(json_object_get_double(v)))
+				/*
+				 * Decided by the text, not the double: 1e400 overflows a
+				 * double but is a JSON number (jsonb keeps it as numeric);
+				 * NaN/Infinity are json-c's extensions, stored as strings.
+				 */
+				const char *digits = (txt[0] == '-') ? txt + 1 : txt;
+
+				if (!isdigit((unsigned char) digits[0]))
 					write_string(ws, txt, (int) strlen(txt), je);
 				else
 					write_numeric(ws, DatumGetNumeric(zd_json_text_numeric(txt)), je);
@@ -277,6 +283,10 @@ find_shape(WriteState *ws, const char **raw, const int *rawlen, int n,
 	ZdShape    *sh;
 	MemoryContext old;
 
+	/* {} needs no order; an unused slot (nkeys 0) must never match it */
+	if (n == 0)
+		return scratch;
+
 	if (n <= ZD_SHAPE_MAX_KEYS)
 	{
 		for (int s = 0; s < ZD_SHAPES; s++)
@@ -315,7 +325,12 @@ find_shape(WriteState *ws, const char **raw, const int *rawlen, int n,
 			pfree(sh->keys);
 			pfree(sh->order);
 		}
-		sh->nkeys = 0;
+
+		/*
+		 * Unused until complete: a key that is not UTF-8 raises an ERROR
+		 * below, and a caller that catches it may use this writer again.
+		 */
+		memset(sh, 0, sizeof(ZdShape));
 	}
 	old = MemoryContextSwitchTo(sh == scratch ? CurrentMemoryContext : w->cxt);
 	sh->raw = palloc(sizeof(char *) * Max(n, 1));
@@ -354,6 +369,9 @@ write_object(WriteState *ws, struct json_object *v, JEntry *je, int level)
 	struct json_object **vals = n <= 64 ? valbuf : palloc(sizeof(void *) * n);
 	ZdShape		scratch;
 	ZdShape    *sh;
+	int			orderbuf[64];
+	int		   *order;
+	int			nstored;
 	uint32		header;
 	int			jentries;
 	int			totallen = 0;
@@ -387,16 +405,33 @@ write_object(WriteState *ws, struct json_object *v, JEntry *je, int level)
 		appendBinaryStringInfo(buf, k->s, k->len);
 		store_jentry(buf, jentries, i, JENTRY_ISSTRING | k->len, &totallen);
 	}
-	for (i = 0; i < sh->nstored; i++)
+
+	/*
+	 * Writing a value can put new shapes in the cache and so evict (and
+	 * free) this object's shape: the values go by a copy of its order.
+	 */
+	nstored = sh->nstored;
+	order = nstored <= 64 ? orderbuf : palloc(sizeof(int) * nstored);
+	if (nstored > 0)			/* {} may match an unused slot: order NULL */
+		memcpy(order, sh->order, sizeof(int) * nstored);
+	for (i = 0; i < nstored; i++)
 	{
 		JEntry		child;
-		struct json_object *val = vals[sh->order[i]];
+		struct json_object *val = vals[order[i]];
 
 		if (val == NULL)
 			child = JENTRY_ISNULL;
 		else
 			write_value(ws, val, &child, level + 1);
-		store_jentry(buf, jentries, i + sh->nstored, child, &totallen);
+		store_jentry(buf, jentries, i + nstored, child, &totallen);
+	}
+	if (order != orderbuf)
+		pfree(order);
+	if (vals != valbuf)
+	{
+		pfree(raw);
+		pfree(rawlen);
+		pfree(vals);
 	}
 	totallen = buf->len - base;
 	if (totallen > JENTRY_OFFLENMASK)

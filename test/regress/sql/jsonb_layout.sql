@@ -23,3 +23,29 @@ SELECT count(*) FILTER (WHERE data @> '{"many": {"k40": 40}}') AS contains_k40,
 FROM layout;
 SELECT (SELECT array_agg(k ORDER BY n) FROM jsonb_object_keys(data) WITH ORDINALITY AS x(k, n)) AS stored_key_order
 FROM layout WHERE id = 13;
+-- An object's remembered key order must outlive the writing of its values:
+-- here 40 nested objects of new shapes evict every remembered shape, the
+-- enclosing record's included, before its later values b and c are written
+-- (found by the fuzzer: those values were written by the evicting shape's
+-- order; the record came out short)
+CREATE TEMP TABLE evicting AS
+SELECT json_build_object('id', 14, 'updated_at', '2025-01-02T03:04:05Z', 'name', 'evicts its own shape',
+         'a', (SELECT json_agg(json_build_object('s' || g, g)) FROM generate_series(1, 40) g),
+         'b', 2, 'c', json_build_object('d', 3)) AS rec;
+SELECT mock('POST', '/__mock/faults', jsonb_build_object('kind', 'json_body',
+         'path', '/api/v2/incremental/organizations',
+         'body', json_build_object('organizations', json_build_array(rec),
+                                   'end_of_stream', true, 'end_time', 1, 'count', 1)::text)) IS NOT NULL AS armed
+FROM evicting;
+SELECT o.id, o.data = e.rec::jsonb AS same_value, o.data::text = e.rec::jsonb::text AS same_text,
+       pg_column_size(o.data) = pg_column_size(e.rec::jsonb) AS same_size,
+       o.data->'b' AS b, o.data#>'{c,d}' AS c_d, o.data#>'{a,39,s40}' AS a_39_s40,
+       (SELECT count(*) FROM jsonb_object_keys(o.data)) AS nkeys
+FROM zd.organizations o, evicting e;
+-- A JSON number beyond a double's range is still a number (jsonb_in keeps it
+-- as numeric); only json-c's NaN/Infinity are not (found by the fuzzer)
+SELECT mock('POST', '/__mock/faults', $fault${"kind": "json_body", "path": "/api/v2/incremental/organizations", "body": "{\"organizations\": [{\"id\": 15, \"updated_at\": \"2025-01-02T03:04:05Z\", \"name\": \"beyond double\", \"neg\": -1e32300, \"pos\": 1E+400, \"tiny\": 1e-400}], \"end_of_stream\": true, \"end_time\": 1, \"count\": 1}"}$fault$) IS NOT NULL AS armed;
+SELECT id, data = '{"id": 15, "updated_at": "2025-01-02T03:04:05Z", "name": "beyond double", "neg": -1e32300, "pos": 1E+400, "tiny": 1e-400}'::jsonb AS same_value,
+       jsonb_typeof(data->'neg') AS neg_type, jsonb_typeof(data->'pos') AS pos_type,
+       (data->>'pos')::numeric = 1e400 AS pos_value, (data->>'tiny')::numeric = 1e-400 AS tiny_value
+FROM zd.organizations;
