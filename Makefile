@@ -3,7 +3,9 @@ MODULE_big = zendesk_fdw
 OBJS = \
 	src/zendesk_fdw.o \
 	src/option.o \
+	src/connection.o \
 	src/http.o \
+	src/fetch_thread.o \
 	src/page.o \
 	src/row_map.o \
 	src/jsonb_write.o \
@@ -30,7 +32,7 @@ CURL_LIBS := $(shell curl-config --libs)
 
 PG_CPPFLAGS = -I$(srcdir)/src $(JSONC_CFLAGS) $(CURL_CFLAGS)
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
-SHLIB_LINK = $(JSONC_LIBS) $(CURL_LIBS)
+SHLIB_LINK = $(JSONC_LIBS) $(CURL_LIBS) -pthread
 
 # No LLVM bitcode: the JIT gains nothing here and clang may be absent.
 override with_llvm = no

@@ -302,7 +302,7 @@ no_progress(ZdExport *exp, const char *request, const char *why)
  * Ask for the page after the current one now, so Zendesk builds it while
  * the caller writes this one.  Only the request that zd_export_next_page
  * will make next is sent (the same computation, without its errors); if
- * that turns out different after all, http.c drops the head start.
+ * that turns out different after all, connection.c drops the head start.
  */
 static void
 prefetch_next(ZdExport *exp)

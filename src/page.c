@@ -195,6 +195,32 @@ zd_count_bad_surrogates(const char *s, size_t len)
 	return n;
 }
 
+void
+zd_json_tokenize(const char *body, size_t len, ZdJsonParse *out)
+{
+	struct json_tokener *tok = json_tokener_new_ex(ZD_JSON_MAX_DEPTH);
+
+	memset(out, 0, sizeof(ZdJsonParse));
+	if (tok == NULL || len > (size_t) INT_MAX)
+	{
+		if (tok != NULL)
+			json_tokener_free(tok);
+		return;
+	}
+
+	/*
+	 * Strict mode rejects trailing commas, leading zeros and single quotes;
+	 * trailing characters are checked by the caller so the message can say
+	 * so.
+	 */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	out->root = json_tokener_parse_ex(tok, body, (int) len);
+	out->jerr = (int) json_tokener_get_error(tok);
+	out->end = json_tokener_get_parse_end(tok);
+	out->done = true;
+	json_tokener_free(tok);
+}
+
 struct json_object *
 zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 				   const char *request)
@@ -205,7 +231,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 	size_t		end;
 	const char *nul;
 	MemoryContextCallback *cb;
-	struct json_tokener *tok;
+	ZdJsonParse parse;
 	struct json_object *root;
 	enum json_tokener_error jerr;
 
@@ -255,22 +281,23 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 				 errdetail("The %s (%zu bytes) begins with: %s", what, len,
 						   zd_printable(body, len, ZD_BODY_SNIPPET_BYTES))));
 
-	tok = json_tokener_new_ex(ZD_JSON_MAX_DEPTH);
-	if (tok == NULL)
+	/* the fetch thread may have parsed this very body already */
+	if (resp->preparsed != NULL && resp->preparsed->done)
+	{
+		parse = *resp->preparsed;
+		resp->preparsed->done = false;
+		resp->preparsed->root = NULL;	/* ours now */
+	}
+	else
+		zd_json_tokenize(body, len, &parse);
+	if (!parse.done)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
 				 errdetail("Could not create a JSON parser.")));
-
-	/*
-	 * Strict mode rejects trailing commas, leading zeros and single quotes;
-	 * trailing characters are checked below so the message can say so.
-	 */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-	root = json_tokener_parse_ex(tok, body, (int) len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
+	root = parse.root;
+	jerr = (enum json_tokener_error) parse.jerr;
+	end = parse.end;
 
 	if (root == NULL || jerr != json_tokener_success)
 	{

@@ -79,9 +79,22 @@ extern int	zd_sync_runs_retention_days;	/* zendesk_fdw.sync_runs_retention */
 extern int	zd_sync_progress_pages; /* zendesk_fdw.sync_progress_pages */
 
 /* ------------------------------------------------------------------------
- * http.c: one libcurl easy handle per (server, user), reused across pages
+ * connection.c and http.c: one libcurl easy handle per (server, user),
+ * reused across pages (connection.c); GET with retries (http.c)
  * ------------------------------------------------------------------------
  */
+/*
+ * json-c's verdict on a body (page.c's zd_json_tokenize): the tree, or the
+ * error and where it stopped.  done is false when no parser could be made.
+ */
+typedef struct ZdJsonParse
+{
+	bool		done;
+	struct json_object *root;	/* NULL on error */
+	int			jerr;			/* enum json_tokener_error */
+	size_t		end;			/* bytes consumed */
+} ZdJsonParse;
+
 typedef struct ZdHttpResponse
 {
 	long		status;			/* HTTP status; 0 never returned to callers */
@@ -94,6 +107,8 @@ typedef struct ZdHttpResponse
 	int			ratelimit_reset;
 	char		effective_url[1024];	/* URL of the final response, no
 										 * credentials */
+	/* the body parsed ahead on the fetch thread, or NULL; see page.c */
+	ZdJsonParse *preparsed;
 } ZdHttpResponse;
 
 typedef struct ZdConnection ZdConnection;
@@ -144,6 +159,22 @@ extern void zd_sleep_ms(long ms);
  * response on this connection; false before any response had one.
  */
 extern bool zd_connection_clock_skew(ZdConnection *conn, int64 *skew);
+
+/* ------------------------------------------------------------------------
+ * fetch_thread.c: one helper thread for work that touches no PostgreSQL
+ * state (receiving and parsing the next export page)
+ * ------------------------------------------------------------------------
+ */
+typedef void (*ZdFetchJob) (void *arg);
+
+/* Run job(arg) on the helper thread; false if it is busy or cannot start. */
+extern bool zd_fetch_thread_start(ZdFetchJob job, void *arg);
+/* Wait for the job to end, servicing interrupts (an ERROR leaves it running) */
+extern void zd_fetch_thread_wait(void);
+/* Ask the job to stop and wait for it (within about 100 ms); no-op if none */
+extern void zd_fetch_thread_stop(void);
+/* For the job: has it been asked to stop? */
+extern bool zd_fetch_thread_stopping(void);
 
 /* ------------------------------------------------------------------------
  * resource.c: the four Zendesk resources and their columns
@@ -217,6 +248,12 @@ extern void zd_page_parse(ZdPage *page, const ZdResource *res,
 extern struct json_object *zd_json_parse_body(const ZdHttpResponse *resp,
 											  const char *what,
 											  const char *request);
+
+/*
+ * json-c's strict, depth-limited parse of body, as zd_json_parse_body does
+ * it.  Calls nothing of PostgreSQL, so the fetch thread can run it.
+ */
+extern void zd_json_tokenize(const char *body, size_t len, ZdJsonParse *out);
 
 extern int64 zd_parse_iso_timestamp_epoch(const char *s, bool *ok);
 

@@ -637,18 +637,6 @@ sub _kill_worker
 	return 1;
 }
 
-# the mock's request log entry of an export request still held by a slow fault
-sub _slow_in_flight
-{
-	my ($self, $path) = @_;
-	return grep {
-		     index($_->{path}, $path) == 0
-		  && defined $_->{fault}
-		  && $_->{fault} eq 'slow'
-		  && !defined $_->{status}
-	} @{ $self->{mock}->requests };
-}
-
 # run one action; returns 1 when the round is over (worker killed, cluster
 # restarted)
 sub _do_action
@@ -710,7 +698,7 @@ sub _do_action
 			{ kind => 'slow', delay => 1.5, path => $EXPORT_PATH{ $a->{stream} },
 			  label => 'kill_request' });
 		my $inflight = ZendeskMock::poll_until(10,
-			sub { $self->_slow_in_flight($EXPORT_PATH{ $a->{stream} }) }, 0.02);
+			sub { $self->{mock}->slow_request_in_flight($EXPORT_PATH{ $a->{stream} }) }, 0.02);
 		if (!$inflight)
 		{
 			_log($ctx, "kill_request at $a->{stream} page $a->{pages}: no request held");

@@ -186,6 +186,19 @@ sub add_fault
 	return $self->api('POST', '/__mock/faults', \@specs);
 }
 
+# The request log entries of requests under $prefix that a 'slow' fault
+# still holds (no status yet).
+sub slow_request_in_flight
+{
+	my ($self, $prefix) = @_;
+	return grep {
+		     index($_->{path}, $prefix) == 0
+		  && defined $_->{fault}
+		  && $_->{fault} eq 'slow'
+		  && !defined $_->{status}
+	} @{ $self->requests };
+}
+
 sub mutate
 {
 	my ($self, $resource, $spec) = @_;

@@ -144,18 +144,6 @@ sub kill9_and_wait_restart
 	return;
 }
 
-# the request log entry of an export request still in the mock's slow fault
-sub slow_request_in_flight
-{
-	my ($prefix) = @_;
-	return grep {
-		     index($_->{path}, $prefix) == 0
-		  && defined $_->{fault}
-		  && $_->{fault} eq 'slow'
-		  && !defined $_->{status}
-	} @{ $mock->requests };
-}
-
 # The checkpoint covers exactly the committed rows: the local table holds
 # every account record up to the checkpoint and none after it.  Cursor
 # exports: (change time, id) <= the cursor's (ts, id).  Time exports with
@@ -313,7 +301,7 @@ sub rerun_and_check
 		sub {
 			my $st = sync_state();
 			return $st->{tickets} && $st->{tickets}{pages} == 3
-			  && slow_request_in_flight('/api/v2/incremental/tickets');
+			  && $mock->slow_request_in_flight('/api/v2/incremental/tickets');
 		});
 	my $before = observe($label);
 	my $checkpoint = $before->{tickets}{cursor};
@@ -419,7 +407,7 @@ sub rerun_and_check
 			my $st = sync_state();
 			return $st->{ticket_events} && $st->{ticket_events}{status} eq 'running'
 			  && $st->{ticket_events}{pages} == 4
-			  && slow_request_in_flight('/api/v2/incremental/ticket_events');
+			  && $mock->slow_request_in_flight('/api/v2/incremental/ticket_events');
 		});
 	my $before = observe($label);
 	my $checkpoint = $before->{ticket_events}{start_time};

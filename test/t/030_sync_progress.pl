@@ -13,6 +13,12 @@
 #      call answers 'already running'
 #   6. the state survives pg_dump / pg_restore: a rerun in the restored
 #      database resumes from the restored positions, one request per stream
+#   7. the fetch thread (src/fetch_thread.c), which receives and parses the
+#      next page while the worker writes, is busy with a slow answer: it
+#      exists (the worker has two threads); pg_cancel_backend of the worker
+#      fails that stream only (the next stream's first request stops the
+#      thread, and that stream ends ok); pg_terminate_backend ends the worker
+#      within seconds, not after the answer; nothing crashes
 use strict;
 use warnings;
 
@@ -64,17 +70,6 @@ sub wait_until
 	my $ok = ZendeskMock::poll_until($timeout // $TIMEOUT, $cond);
 	ok($ok, "reached: $what") or die("timed out waiting for: $what");
 	return $ok;
-}
-
-sub slow_request_in_flight
-{
-	my ($prefix) = @_;
-	return grep {
-		     index($_->{path}, $prefix) == 0
-		  && defined $_->{fault}
-		  && $_->{fault} eq 'slow'
-		  && !defined $_->{status}
-	} @{ $mock->requests };
 }
 
 # seconds until no zendesk_fdw sync backend is left (undef: timed out)
@@ -165,7 +160,7 @@ sub seconds_until_worker_gone
 			sub {
 				$st = tickets_state();
 				(undef, undef, $query) = worker();
-				return $st->{pages} == $page && slow_request_in_flight('/api/v2/incremental/tickets');
+				return $st->{pages} == $page && $mock->slow_request_in_flight('/api/v2/incremental/tickets');
 			});
 		is($st->{status}, 'running', "$label: zendesk_sync_state says running after page $page");
 		is($st->{records}, 20 * $page, "$label: zendesk_sync_state counts the records of $page page(s)");
@@ -226,7 +221,7 @@ sub seconds_until_worker_gone
 			                 AND backend_type = 'client backend'});
 			($worker_pid) = worker();
 			return $caller ne '' && defined $worker_pid
-			  && slow_request_in_flight('/api/v2/incremental/tickets');
+			  && $mock->slow_request_in_flight('/api/v2/incremental/tickets');
 		});
 	is(sql("SELECT pg_cancel_backend($caller)"), 't', "$label: pg_cancel_backend of the caller");
 	my $secs = seconds_until_worker_gone();
@@ -259,7 +254,7 @@ sub seconds_until_worker_gone
 	cmp_ok($secs, '<', 5, sprintf("$label: the call returned at once (%.2f s, the first request takes 6 s)", $secs));
 
 	wait_until("$label: the worker holds the tickets stream",
-		sub { tickets_state()->{status} eq 'running' && slow_request_in_flight('/api/v2/incremental/tickets') });
+		sub { tickets_state()->{status} eq 'running' && $mock->slow_request_in_flight('/api/v2/incremental/tickets') });
 	is(sql(q{SELECT status FROM zendesk_sync('zendesk', ARRAY['tickets'], wait => false)}),
 		'already running', "$label: a concurrent zendesk_sync(wait => false) says already running");
 	is( sql(q{SELECT status || '|' || message FROM zendesk_sync('zendesk', ARRAY['tickets'])}),
@@ -335,6 +330,76 @@ sub seconds_until_worker_gone
 	cmp_ok(sql('SELECT min(run_id) FROM zendesk_sync_state', 'restored'), '>', $max_run,
 		"$label: the restored run id sequence continues after the restored runs");
 	$mock->is_equal_to_account($node, 'restored', $_, "$label rerun") for @STREAMS;
+}
+
+# ---------------------------------- 7. the fetch thread, busy with a slow page
+
+sub threads_of
+{
+	my ($pid) = @_;
+	opendir(my $dh, "/proc/$pid/task") or return 0;
+	my $n = grep { /^\d+$/ } readdir($dh);
+	closedir($dh);
+	return $n;
+}
+
+# Start a sync and return the worker's pid once it has committed tickets
+# page 1 and waits on its latch for page 2, which the mock answers only
+# after $delay s: the fetch thread is inside that request.
+sub caught_waiting_for_page_2
+{
+	my ($label, $delay) = @_;
+	sql(q{SELECT zendesk_sync_reset('zendesk', 'tickets')});
+	$mock->clear_requests;
+	$mock->add_fault(
+		{ kind => 'slow', path => '/api/v2/incremental/tickets', after => 1, delay => $delay });
+	is(sql(q{SELECT status FROM zendesk_sync('zendesk', wait => false) LIMIT 1}),
+		'started', "$label: zendesk_sync(wait => false) started");
+	my ($pid, $wait_event);
+	wait_until("$label: tickets page 1 committed, the worker waits for page 2",
+		sub {
+			($pid, $wait_event) = worker();
+			return defined $pid && tickets_state()->{pages} == 1
+			  && $mock->slow_request_in_flight('/api/v2/incremental/tickets')
+			  && defined $wait_event && $wait_event eq 'Extension:Extension';
+		});
+	is(threads_of($pid), 2, "$label: the worker runs its fetch thread as well");
+	return $pid;
+}
+
+{
+	my $label = 'fetch thread, cancel';
+	my $postmaster_start = sql('SELECT pg_postmaster_start_time()');
+	my $offset = -s $node->logfile;
+	my $pid = caught_waiting_for_page_2($label, 30);
+	is(sql("SELECT pg_cancel_backend($pid)"), 't', "$label: pg_cancel_backend of the worker");
+	ok(defined seconds_until_worker_gone(), "$label: the worker ends its run");
+	my %st = map { my @f = split /\|/; ($f[0] => [ @f[ 1, 2 ] ]) } split /\n/,
+	  sql(q{SELECT stream, status, coalesce(last_error, '') FROM zendesk_sync_state});
+	is($st{tickets}[0], 'failed', "$label: the tickets stream failed");
+	like($st{tickets}[1], qr/canceling statement due to user request/, "$label: ... cancelled");
+	is($st{$_}[0], 'ok', "$label: the $_ stream after it ended ok")
+	  for qw(ticket_events users organizations);
+	$mock->is_equal_to_account($node, $db, $_, $label) for qw(ticket_events users organizations);
+	$mock->clear_faults;
+
+	$label = 'fetch thread, terminate';
+	$pid = caught_waiting_for_page_2($label, 60);
+	is(sql("SELECT pg_terminate_backend($pid)"), 't', "$label: pg_terminate_backend of the worker");
+	my $secs = seconds_until_worker_gone();
+	ok(defined $secs && $secs < 5,
+		sprintf("$label: the worker stopped within 5 s, not after the 60 s answer (%.2f s)", $secs // -1));
+	my $log = slurp_file($node->logfile, $offset);
+	like($log, qr/\[$pid\] FATAL:  terminating background worker "zendesk_fdw sync[^"]*" due to administrator command/,
+		"$label: the server log says the worker was terminated");
+	unlike($log, qr/terminated by signal|was terminated by exception/, "$label: no process crashed");
+	is(sql('SELECT pg_postmaster_start_time()'), $postmaster_start,
+		"$label: the postmaster never restarted");
+	$mock->clear_faults;
+
+	is(sql(q{SELECT string_agg(stream || '=' || status, ',' ORDER BY stream) FROM zendesk_sync('zendesk')}),
+		'organizations=ok,ticket_events=ok,tickets=ok,users=ok', "$label: a rerun ends ok on every stream");
+	$mock->is_equal_to_account($node, $db, $_, "$label rerun") for @STREAMS;
 }
 
 $node->stop;
