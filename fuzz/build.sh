@@ -24,7 +24,7 @@ CFLAGS=(-g -O1 -fPIC -fno-omit-frame-pointer -D_GNU_SOURCE
 	-Wall -Wno-ignored-attributes -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 	-I "$ROOT/src" -I "$("$PG_CONFIG" --includedir-server)" $(pkg-config --cflags json-c))
 objs=()
-for src in "$ROOT/src/page.c" "$ROOT/src/row_map.c" "$ROOT/src/jsonb_write.c" "$ROOT/src/resource.c" "$ROOT/fuzz/zd_fuzz.c"; do
+for src in "$ROOT/src/page.c" "$ROOT/src/row_map.c" "$ROOT/src/jsonb_write.c" "$ROOT/src/resource.c" "$ROOT/src/fetch_thread.c" "$ROOT/fuzz/zd_fuzz.c"; do
 	obj="$OUT/$(basename "$src" .c).o"
 	"$CC" "${CFLAGS[@]}" -c "$src" -o "$obj"
 	objs+=("$obj")

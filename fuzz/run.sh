@@ -5,7 +5,7 @@
 #   fuzz/run.sh 60                  CI: a bounded run (test/t/210_fuzz.pl)
 #   fuzz/run.sh 3600 --corpus fuzz/corpus   by hand: keep the corpus between runs
 #
-# How: fuzz/build.sh builds zd_fuzz.so (page.c, row_map.c, jsonb_write.c, resource.c and
+# How: fuzz/build.sh builds zd_fuzz.so (page.c, row_map.c, jsonb_write.c, resource.c, fetch_thread.c and
 # fuzz/zd_fuzz.c with -fsanitize=fuzzer-no-link,address,undefined); a
 # throwaway cluster runs with clang's ASan runtime in LD_PRELOAD; the SQL
 # function zd_fuzz_run() hands one backend to libFuzzer (see zd_fuzz.c for

@@ -10,7 +10,10 @@
 #   tap      prove -v test/t/*.pl (PostgreSQL::Test::Cluster)
 #
 # Environment: ZD_SKIP_BUILD=1 (no make clean/make/make install),
-# ZD_KEEP=1 (keep the temp dir and print where), ZD_SKIP_APT=1, and the
+# ZD_KEEP=1 (keep the temp dir and print where), ZD_SKIP_APT=1 (install no
+# Debian packages), ZD_PG_MAJOR (PostgreSQL major version, default 15),
+# ZD_PG_PORT_BASE / ZD_MOCK_PORT_BASE (first port tried for the cluster,
+# 55432, and for the mock, 56432; the next free one is taken), and the other
 # knobs listed in test/lib/common.sh.  Timeouts per suite (seconds):
 # ZD_MOCK_TESTS_TIMEOUT (600), ZD_REGRESS_TIMEOUT (1200), ZD_TAP_TIMEOUT (2400).
 #

@@ -38,7 +38,7 @@ static int	zd_count_bad_surrogates(const char *s, size_t len);
 static void
 zd_json_free_callback(void *arg)
 {
-	json_object_put((struct json_object *) arg);
+	zd_fetch_thread_free_json((struct json_object *) arg);
 }
 
 static bool

@@ -175,6 +175,11 @@ extern void zd_fetch_thread_wait(void);
 extern void zd_fetch_thread_stop(void);
 /* For the job: has it been asked to stop? */
 extern bool zd_fetch_thread_stopping(void);
+/*
+ * Free a json-c tree nobody uses any more: on the thread's next job in a
+ * process that uses the thread, at once in any other.
+ */
+extern void zd_fetch_thread_free_json(struct json_object *tree);
 
 /* ------------------------------------------------------------------------
  * resource.c: the four Zendesk resources and their columns
