@@ -207,6 +207,52 @@ zd_free_headers(struct curl_slist *list)
 	curl_slist_free_all(list);
 }
 
+static void
+zd_free_secrets(ZdConnection *conn)
+{
+	for (int i = 0; conn->secrets[i] != NULL; i++)
+	{
+		explicit_bzero(conn->secrets[i], strlen(conn->secrets[i]));
+		free(conn->secrets[i]);
+		conn->secrets[i] = NULL;
+	}
+}
+
+/* Keep what a response body must never show of the credentials in o. */
+static void
+zd_set_secrets(ZdConnection *conn, const ZdServerOptions *o,
+			   const struct curl_slist *headers)
+{
+	int			n = 0;
+
+	zd_free_secrets(conn);
+	if (o->api_token != NULL && o->api_token[0] != '\0')
+		conn->secrets[n++] = strdup(o->api_token);
+	if (o->oauth_token != NULL && o->oauth_token[0] != '\0')
+		conn->secrets[n++] = strdup(o->oauth_token);
+	/* the header's value: the Basic encoding, or the bearer token again */
+	for (const struct curl_slist *h = headers; h != NULL; h = h->next)
+	{
+		const char *v = h->data;
+
+		if (pg_strncasecmp(v, "Authorization: ", 15) != 0)
+			continue;
+		v = strchr(v + 15, ' ');
+		if (v != NULL && v[1] != '\0')
+			conn->secrets[n++] = strdup(v + 1);
+	}
+	Assert(n < lengthof(conn->secrets));
+	for (int i = 0; i < n; i++)
+		if (conn->secrets[i] == NULL)
+		{
+			/* out of memory: keep the ones we have, in order */
+			for (int j = i + 1; j < n; j++)
+				conn->secrets[j - 1] = conn->secrets[j];
+			conn->secrets[--n] = NULL;
+			i--;
+		}
+}
+
 /* Runs in zd_load_options' temporary context; secrets are wiped after use. */
 static struct curl_slist *
 zd_build_headers(const ZdServerOptions *o)
@@ -287,6 +333,7 @@ zd_load_options(ZdConnection *conn)
 
 	zd_free_headers(conn->headers);
 	conn->headers = headers;
+	zd_set_secrets(conn, o, headers);
 
 	MemoryContextReset(conn->cxt);
 	conn->opts = *o;

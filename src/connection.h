@@ -80,6 +80,13 @@ struct ZdConnection
 	 */
 	bool		clock_skew_known;
 	int64		clock_skew;
+
+	/*
+	 * The credentials as a body could echo them (token, Basic value,
+	 * OAuth token): malloc'd, NULL-terminated, wiped on reload.  Quoted
+	 * bodies are redacted with them (ZdHttpResponse.secrets).
+	 */
+	char	   *secrets[4];
 };
 
 /* Set conn->url to base_url + path_and_query */

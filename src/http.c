@@ -93,15 +93,20 @@ zd_http_status_error(const ZdHttpResponse *resp, const char *request)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg("Zendesk returned HTTP %ld for GET %s", resp->status, request),
-			 errdetail("Response body: %s",
-					   zd_printable(resp->body ? resp->body : "", resp->body_len, 200))));
+			 errdetail("Response body: %s", zd_body_printable(resp, 0, 200))));
 }
 
-/* First bytes of the body, printable, for messages. */
+/* First bytes of the body, printable and redacted, for messages. */
 static char *
 zd_body_snippet(const ZdConnection *conn)
 {
-	return zd_printable(conn->body, conn->body_len, ZD_SNIPPET_BYTES);
+	ZdHttpResponse r;
+
+	memset(&r, 0, sizeof(r));
+	r.body = conn->body;
+	r.body_len = conn->body_len;
+	r.secrets = conn->secrets;
+	return zd_body_printable(&r, 0, ZD_SNIPPET_BYTES);
 }
 
 /* 1, 2, 4 ... seconds before attempt number 'next' (2 is the first retry) */
@@ -431,6 +436,7 @@ zd_http_get(ZdConnection *conn, const char *path_and_query)
 		strlcpy(conn->resp.effective_url, conn->url.data,
 				sizeof(conn->resp.effective_url));
 		conn->resp.preparsed = conn->fetch_parse.done ? &conn->fetch_parse : NULL;
+		conn->resp.secrets = conn->secrets;
 		if (is_export && status >= 200 && status < 300)
 			zd_pace_exports(conn, path, false);
 		return &conn->resp;

@@ -94,6 +94,69 @@ zd_printable(const char *s, size_t len, size_t max)
 	return buf.data;
 }
 
+char *
+zd_body_printable(const ZdHttpResponse *resp, size_t start, size_t max)
+{
+	const char *body = resp->body ? resp->body : "";
+	size_t		len = resp->body ? resp->body_len : 0;
+	char	   *cur;
+	size_t		curlen;
+	size_t		curstart;
+	size_t		window;
+	char	   *out;
+
+	start = Min(start, len);
+	if (resp->secrets == NULL || resp->secrets[0] == NULL)
+		return zd_printable(body + start, len - start, max);
+
+	/*
+	 * Redact everything up to well past the snippet's end, from byte 0 so a
+	 * secret that straddles start is caught too; start moves with the
+	 * replacements before it.  Only error paths come here.
+	 */
+	window = Min(len, start + max + 4096);
+	cur = palloc(window + 1);	/* not pnstrdup: a body may hold NULs */
+	memcpy(cur, body, window);
+	cur[window] = '\0';
+	curlen = window;
+	curstart = start;
+	for (int i = 0; resp->secrets[i] != NULL; i++)
+	{
+		const char *secret = resp->secrets[i];
+		size_t		slen = strlen(secret);
+		StringInfoData buf;
+		size_t		pos = 0;
+		size_t		newstart = curstart;
+		const char *hit;
+
+		if (slen < 4)
+			continue;
+		initStringInfo(&buf);
+		while (pos < curlen &&
+			   (hit = memmem(cur + pos, curlen - pos, secret, slen)) != NULL)
+		{
+			size_t		at = hit - cur;
+
+			appendBinaryStringInfo(&buf, cur + pos, at - pos);
+			if (at + slen <= curstart)
+				newstart -= slen - strlen("[redacted]");
+			else if (at < curstart)
+				newstart = buf.len;	/* start fell inside it */
+			appendStringInfoString(&buf, "[redacted]");
+			pos = at + slen;
+		}
+		appendBinaryStringInfo(&buf, cur + pos, curlen - pos);
+		cur = buf.data;
+		curlen = buf.len;
+		curstart = Min(newstart, curlen);
+	}
+	out = zd_printable(cur + curstart, curlen - curstart, max);
+	/* the window may end before the body does */
+	if (window < len && curlen - curstart <= max)
+		out = psprintf("%s...", out);
+	return out;
+}
+
 /* JSON type as a noun for messages */
 const char *
 zd_json_type_noun(struct json_object *obj)
@@ -256,7 +319,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 						resp->status, request),
 				 errdetail("Expected a %s; the body (%zu bytes, Content-Type \"%s\") begins with: %s",
 						   what, len, resp->content_type,
-						   zd_printable(body + start, len - start,
+						   zd_body_printable(resp, start,
 											   ZD_BODY_SNIPPET_BYTES)),
 				 errhint("Check the server's subdomain or url option; a proxy or a maintenance page may also answer with HTML.")));
 
@@ -279,7 +342,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 				 errmsg("Zendesk returned malformed JSON for GET %s: unexpected NUL byte at byte %zu",
 						request, (size_t) (nul - body)),
 				 errdetail("The %s (%zu bytes) begins with: %s", what, len,
-						   zd_printable(body, len, ZD_BODY_SNIPPET_BYTES))));
+						   zd_body_printable(resp, 0, ZD_BODY_SNIPPET_BYTES))));
 
 	/* the fetch thread may have parsed this very body already */
 	if (resp->preparsed != NULL && resp->preparsed->done)
@@ -310,7 +373,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 					 errmsg("Zendesk returned JSON nested deeper than %d levels for GET %s (at byte %zu)",
 							ZD_JSON_MAX_DEPTH, request, end),
 					 errdetail("The %s (%zu bytes) begins with: %s", what, len,
-							   zd_printable(body, len, ZD_BODY_SNIPPET_BYTES))));
+							   zd_body_printable(resp, 0, ZD_BODY_SNIPPET_BYTES))));
 
 		/* "continue" after the whole body means it stopped mid-value */
 		if (jerr == json_tokener_continue)
@@ -322,7 +385,7 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 				 errmsg("Zendesk returned malformed JSON for GET %s: %s at byte %zu",
 						request, why, end),
 				 errdetail("The %s (%zu bytes) begins with: %s", what, len,
-						   zd_printable(body, len, ZD_BODY_SNIPPET_BYTES))));
+						   zd_body_printable(resp, 0, ZD_BODY_SNIPPET_BYTES))));
 	}
 
 	/* One value only: anything but whitespace after it is garbage. */
@@ -336,14 +399,14 @@ zd_json_parse_body(const ZdHttpResponse *resp, const char *what,
 				 errmsg("Zendesk returned malformed JSON for GET %s: unexpected data after the JSON value at byte %zu",
 						request, end),
 				 errdetail("The %s (%zu bytes) continues with: %s", what, len,
-						   zd_printable(body + end, len - end,
+						   zd_body_printable(resp, end,
 											   ZD_BODY_SNIPPET_BYTES))));
 	}
 
 	if (!json_object_is_type(root, json_type_object))
 	{
 		const char *tname = zd_json_type_noun(root);
-		char	   *snippet = zd_printable(body, len, ZD_BODY_SNIPPET_BYTES);
+		char	   *snippet = zd_body_printable(resp, 0, ZD_BODY_SNIPPET_BYTES);
 
 		json_object_put(root);
 		ereport(ERROR,

@@ -393,25 +393,34 @@ apply_page(StreamSync *ss, ZdExport *exp)
  * error page may echo the request's headers back in its body.
  */
 static void
+remember_secret(SyncRun *run, const char *secret)
+{
+	ListCell   *lc;
+
+	foreach(lc, run->secrets)
+		if (strcmp(lfirst(lc), secret) == 0)
+			return;
+	run->secrets = lappend(run->secrets, pstrdup(secret));
+}
+
+/* At each stream's start: a mapping changed during the run adds its own. */
+static void
 remember_secrets(SyncRun *run, const ZdServerOptions *opts)
 {
 	MemoryContext old = MemoryContextSwitchTo(run->cxt);
 
-	if (run->secrets == NIL)
+	if (opts->api_token)
 	{
-		if (opts->api_token)
-		{
-			char	   *raw = psprintf("%s/token:%s", opts->email, opts->api_token);
-			int			len = pg_b64_enc_len(strlen(raw));
-			char	   *enc = palloc0(len + 1);
+		char	   *raw = psprintf("%s/token:%s", opts->email, opts->api_token);
+		int			len = pg_b64_enc_len(strlen(raw));
+		char	   *enc = palloc0(len + 1);
 
-			run->secrets = lappend(run->secrets, pstrdup(opts->api_token));
-			if (pg_b64_encode(raw, strlen(raw), enc, len) > 0)
-				run->secrets = lappend(run->secrets, enc);
-		}
-		if (opts->oauth_token)
-			run->secrets = lappend(run->secrets, pstrdup(opts->oauth_token));
+		remember_secret(run, opts->api_token);
+		if (pg_b64_encode(raw, strlen(raw), enc, len) > 0)
+			remember_secret(run, enc);
 	}
+	if (opts->oauth_token)
+		remember_secret(run, opts->oauth_token);
 	MemoryContextSwitchTo(old);
 }
 

@@ -109,6 +109,8 @@ typedef struct ZdHttpResponse
 										 * credentials */
 	/* the body parsed ahead on the fetch thread, or NULL; see page.c */
 	ZdJsonParse *preparsed;
+	/* the request's credentials, NULL-terminated (or NULL): never quoted */
+	char	   *const *secrets;
 } ZdHttpResponse;
 
 typedef struct ZdConnection ZdConnection;
@@ -264,6 +266,14 @@ extern int64 zd_parse_iso_timestamp_epoch(const char *s, bool *ok);
 
 /* For messages: up to max bytes of s made printable; a JSON type's name */
 extern char *zd_printable(const char *s, size_t len, size_t max);
+
+/*
+ * zd_printable of the response body from byte start, with resp->secrets
+ * replaced by [redacted] first (a proxy or an error page may echo the
+ * Authorization header; redacting before the cut leaves no half secret).
+ */
+extern char *zd_body_printable(const ZdHttpResponse *resp, size_t start,
+							   size_t max);
 extern const char *zd_json_type_noun(struct json_object *obj);
 
 /* ------------------------------------------------------------------------

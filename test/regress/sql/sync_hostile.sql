@@ -42,6 +42,37 @@ SELECT last_error ~ '\[redacted\]' AS redacted,
        strpos(last_error, encode(convert_to('admin@example.com/token:test-token', 'UTF8'), 'base64')) = 0 AS no_basic
 FROM zendesk_sync_state WHERE server = 'regress_zd_hostile' AND stream = 'organizations';
 
+-- the same echo just past the 200-byte cut of the quoted body: redacted
+-- before the cut, so no part of it is stored
+SELECT mock('POST', '/__mock/faults', jsonb_build_object('kind', 'status', 'status', 400,
+  'path', '/api/v2/incremental/organizations', 'content_type', 'text/plain',
+  'body', repeat('x', 170) || ' Authorization: Basic '
+          || encode(convert_to('admin@example.com/token:test-token', 'UTF8'), 'base64'))) IS NOT NULL AS armed;
+SELECT stream, status FROM zendesk_sync('regress_zd_hostile', ARRAY['organizations'], 'regress_zd_hostile');
+SELECT substring(last_error FROM 'Basic (.{0,11})') AS after_basic,
+       strpos(last_error, left(encode(convert_to('admin@example.com/token:test-token', 'UTF8'), 'base64'), 8)) = 0 AS no_part_of_basic
+FROM zendesk_sync_state WHERE server = 'regress_zd_hostile' AND stream = 'organizations';
+
+-- and a live scan quotes the body redacted too
+SELECT mock('POST', '/__mock/faults', jsonb_build_object('kind', 'status', 'status', 400,
+  'path', '/api/v2/incremental/organizations', 'content_type', 'text/plain',
+  'body', 'echo: Authorization: Basic ' || encode(convert_to('admin@example.com/token:test-token', 'UTF8'), 'base64')
+          || ' token test-token')) IS NOT NULL AS armed;
+CREATE TEMP TABLE scan_error (msg text, detail text);
+DO $$
+DECLARE
+  msg text;
+  detail text;
+BEGIN
+  PERFORM count(*) FROM zd.organizations;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+  INSERT INTO scan_error VALUES (msg, detail);
+END $$;
+SELECT msg, detail ~ '\[redacted\]' AS redacted, strpos(detail, 'test-token') = 0 AS no_token,
+       strpos(detail, left(encode(convert_to('admin@example.com/token:test-token', 'UTF8'), 'base64'), 8)) = 0 AS no_basic
+FROM scan_error;
+
 -- a server dropped and created again under the same name but pointing at
 -- another account does not inherit the old position (one pointing at the
 -- same account, as after pg_dump and restore, keeps it: a TAP test checks)
