@@ -74,6 +74,10 @@ typedef struct StreamSync
 	int			pages;
 	int64		records;
 	StringInfoData message;		/* notes for the run row */
+
+	/* newest change committed so far, stored or by this run: the recovery point */
+	bool		has_high_water;
+	int64		high_water;
 } StreamSync;
 
 static TimestampTz
@@ -365,7 +369,13 @@ apply_page(StreamSync *ss, ZdExport *exp)
 		else
 			nulls[3] = 'n';
 		if (has_high)
+		{
 			args[4] = TimestampTzGetDatum(epoch_to_timestamptz(high));
+			/* a cursor rejected later in this run restarts from here */
+			if (!ss->has_high_water || high > ss->high_water)
+				ss->high_water = high;
+			ss->has_high_water = true;
+		}
 		else
 			nulls[4] = 'n';
 		args[5] = Int64GetDatum(n);
@@ -513,6 +523,8 @@ sync_stream(StreamSync *ss)
 	opts = zd_get_server_options(run->req.serverid, run->req.userid, true);
 	remember_secrets(run, opts);
 	start_stream(ss, &st, opts->base_url);
+	ss->has_high_water = st.has_high_water;
+	ss->high_water = st.high_water;
 	conn = zd_get_connection(run->req.serverid, run->req.userid);
 	/* opts dies with this transaction: keep what later pages need */
 	start_date = opts->start_date;
@@ -566,7 +578,7 @@ sync_stream(StreamSync *ss)
 			 * to restart is start_date.  Unless start_date was set, that is
 			 * a full export from 1970: never start one silently.
 			 */
-			if (!st.has_high_water && start_date <= 0)
+			if (!ss->has_high_water && start_date <= 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_ERROR),
 						 errmsg("Zendesk rejected the stored %s export cursor (HTTP %d) and there is no recovery point: reset required",
@@ -575,10 +587,10 @@ sync_stream(StreamSync *ss)
 						 errhint("Run SELECT zendesk_sync_reset('%s', '%s', <start time>) to choose where the export restarts, or set the server option start_date.",
 								 run->server_name, res->name)));
 			recovered = true;
-			start = st.has_high_water ? st.high_water - zd_recovery_overlap_seconds : start_date;
+			start = ss->has_high_water ? ss->high_water - zd_recovery_overlap_seconds : start_date;
 			note(ss, "stored cursor rejected (HTTP %d): restarted from " INT64_FORMAT " (%s)",
 				 exp.rejected_status, start,
-				 st.has_high_water ? "newest synced change minus recovery_overlap" : "start_date");
+				 ss->has_high_water ? "newest synced change minus recovery_overlap" : "start_date");
 			ereport(WARNING,
 					(errmsg("zendesk_sync %s: %s cursor rejected with HTTP %d; restarting from the timestamp " INT64_FORMAT,
 							run->server_name, res->name, exp.rejected_status, start)));

@@ -66,5 +66,17 @@ SELECT stream, status, records, message FROM zendesk_sync('field_reject', ARRAY[
 SELECT seq - min(seq) OVER () + 1 AS request, status, query->>'start_time' AS start_time FROM mock_requests() ORDER BY seq;
 SELECT status, cursor FROM field_state('field_reject', 'tickets');
 
+-- a cursor rejected in the middle of a stream's first run: the pages this
+-- run committed are the recovery point, not "reset required" (found by an
+-- attack run: the recovery point was read once, at the stream's start)
+SELECT field_drop('field_reject');
+SELECT field_mock_restore();
+SELECT field_server('field_reject', $$page_size '20'$$);
+SELECT mock('DELETE', '/__mock/faults') IS NOT NULL AS cleared;
+SELECT mock('POST', '/__mock/faults', '{"kind": "bad_cursor", "path": "/api/v2/incremental/tickets", "after": 3}') IS NOT NULL AS armed;
+SELECT stream, status, message ~ 'cursor rejected \(HTTP \d+\): restarted from \d+ \(newest synced change minus recovery_overlap\)' AS recovered
+FROM zendesk_sync('field_reject', ARRAY['tickets']);
+SELECT * FROM compare_with_account('tickets', 'field_reject');
+
 SELECT field_drop('field_reject');
 SELECT field_mock_restore();
